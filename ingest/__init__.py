@@ -1,0 +1,1 @@
+"""Transports and wire formats, both ways: consume for the pipeline, publish for simulators."""

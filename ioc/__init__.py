@@ -1,0 +1,4 @@
+"""Composition root of City IOC: the command line, settings and pipeline wiring.
+
+It is the only package that knows all the others.
+"""

@@ -1,0 +1,217 @@
+"""Load a city's configuration: the sensor registry and the ward polygons.
+
+A city lives in one directory (``config/bac_giang`` for Bắc Giang) holding
+
+* ``sensors.geojson`` -- a FeatureCollection of sensor Points, validated by
+  :meth:`processing.registry.Registry.from_geojson`;
+* ``wards.geojson`` -- a FeatureCollection of Polygons, one per ward, commune
+  or industrial zone, whose ``name`` is what a sensor's ``ward`` refers to.
+
+This module is the I/O side of that: it reads the files and turns every user
+error (missing file, JSON syntax error, invalid content) into a single
+:class:`~processing.registry.RegistryError` whose one-line message names the
+file -- and, for content errors, the feature index and the field -- so a
+command line can print it instead of a traceback.
+
+Ward polygons are plain numpy rings of ``(lon, lat)`` vertices; the point
+lookup (:func:`point_in_ward`) is even-odd ray casting, which is all a map of
+a few dozen convex-ish shapes needs.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from processing.registry import Registry, RegistryError
+
+__all__ = [
+    "WARD_TYPES",
+    "Wards",
+    "default_city_dir",
+    "load_registry",
+    "load_wards",
+    "point_in_ward",
+]
+
+#: The kinds of administrative (or planning) unit a ward polygon may be.
+WARD_TYPES: tuple[str, ...] = ("ward", "commune", "industrial_zone")
+
+
+def default_city_dir() -> Path:
+    """The configured city directory: ``$IOC_CITY_DIR`` or the repo's ``config/bac_giang``."""
+    env = os.environ.get("IOC_CITY_DIR", "").strip()
+    if env:
+        return Path(env).expanduser()
+    return Path(__file__).resolve().parents[1] / "config" / "bac_giang"
+
+
+def _read_json(path: str | Path) -> Any:
+    """Parse a JSON file; every failure is one RegistryError naming the file."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise RegistryError(f"{p}: file not found") from None
+    except IsADirectoryError:
+        raise RegistryError(f"{p}: is a directory, not a file") from None
+    except UnicodeDecodeError as e:
+        raise RegistryError(f"{p}: not UTF-8 text (bad byte at offset {e.start})") from None
+    except OSError as e:
+        raise RegistryError(f"{p}: cannot read file ({e.strerror or e})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise RegistryError(f"{p}: invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
+    except RecursionError:
+        raise RegistryError(f"{p}: invalid JSON: nested too deeply") from None
+
+
+def load_registry(path: str | Path) -> Registry:
+    """Read and validate a ``sensors.geojson`` file.
+
+    Raises :class:`RegistryError` (message starts with the file path) for a
+    missing or unreadable file, a JSON syntax error (with line and column) or
+    any invalid feature.
+    """
+    obj = _read_json(path)
+    return Registry.from_geojson(obj, str(Path(path)))
+
+
+@dataclass(frozen=True)
+class Wards:
+    """Named polygons of a city's wards, communes and industrial zones.
+
+    ``rings[i]`` is the closed exterior ring of ward ``names[i]`` as a
+    read-only ``(n, 2)`` float64 array of ``(lon, lat)`` (first row = last row).
+    """
+
+    names: tuple[str, ...]
+    types: tuple[str, ...]
+    rings: tuple[np.ndarray, ...]
+    bboxes: np.ndarray = field(init=False, repr=False, compare=False)
+    _index: dict[str, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not (len(self.names) == len(self.types) == len(self.rings)):
+            raise ValueError("Wards: names, types and rings must have the same length")
+        index: dict[str, int] = {}
+        for i, name in enumerate(self.names):
+            if name in index:
+                raise ValueError(f"Wards: duplicate name {name!r}")
+            index[name] = i
+        boxes = np.array([[r[:, 0].min(), r[:, 1].min(), r[:, 0].max(), r[:, 1].max()] for r in self.rings],
+                         dtype=np.float64).reshape(len(self.rings), 4)
+        boxes.setflags(write=False)
+        object.__setattr__(self, "bboxes", boxes)
+        object.__setattr__(self, "_index", index)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def index_of(self, name: str) -> int:
+        """Position of a ward name, or -1."""
+        return self._index.get(name, -1)
+
+    def ring(self, name: str) -> np.ndarray:
+        """The ``(lon, lat)`` ring of a ward by name (KeyError if unknown)."""
+        i = self.index_of(name)
+        if i < 0:
+            raise KeyError(name)
+        return self.rings[i]
+
+
+def _ring_contains(ring: np.ndarray, lon: float, lat: float) -> bool:
+    """Even-odd ray casting (ray towards +lon) against a closed ring."""
+    x1, y1 = ring[:-1, 0], ring[:-1, 1]
+    x2, y2 = ring[1:, 0], ring[1:, 1]
+    crosses = (y1 > lat) != (y2 > lat)
+    if not crosses.any():
+        return False
+    x1, y1, x2, y2 = x1[crosses], y1[crosses], x2[crosses], y2[crosses]
+    x_at = x1 + (lat - y1) * (x2 - x1) / (y2 - y1)
+    return bool(np.count_nonzero(lon < x_at) % 2)
+
+
+def point_in_ward(wards: Wards, lon: float, lat: float) -> str | None:
+    """Name of the first ward whose polygon contains ``(lon, lat)``, or None."""
+    b = wards.bboxes
+    candidates = np.flatnonzero((b[:, 0] <= lon) & (lon <= b[:, 2]) & (b[:, 1] <= lat) & (lat <= b[:, 3]))
+    for i in candidates:
+        if _ring_contains(wards.rings[i], lon, lat):
+            return wards.names[i]
+    return None
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _parse_ward(feat: Any, source: str, i: int) -> tuple[str, str, np.ndarray]:
+    where = f"{source}: feature {i}"
+    if not isinstance(feat, Mapping) or feat.get("type") != "Feature":
+        raise RegistryError(f"{where}: not a GeoJSON Feature (field 'type')")
+    props = feat.get("properties")
+    if not isinstance(props, Mapping):
+        raise RegistryError(f"{where}: field 'properties' must be an object")
+    name = props.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise RegistryError(f"{where}: field 'name' must be a non-empty string, got {name!r}")
+    where = f"{source}: feature {i} ({name})"
+    wtype = props.get("type")
+    if wtype not in WARD_TYPES:
+        raise RegistryError(f"{where}: field 'type' must be one of {', '.join(WARD_TYPES)}, got {wtype!r}")
+    geom = feat.get("geometry")
+    if not isinstance(geom, Mapping) or geom.get("type") != "Polygon":
+        raise RegistryError(f"{where}: field 'geometry' must be a GeoJSON Polygon")
+    coords = geom.get("coordinates")
+    if not isinstance(coords, list) or not coords or not isinstance(coords[0], list):
+        raise RegistryError(f"{where}: field 'geometry.coordinates' must be a list of rings")
+    if len(coords) > 1:
+        raise RegistryError(f"{where}: field 'geometry.coordinates' has holes, which are not supported")
+    ring = coords[0]
+    if len(ring) < 4:
+        raise RegistryError(f"{where}: field 'geometry.coordinates' ring needs at least 4 positions, got {len(ring)}")
+    for j, pos in enumerate(ring):
+        if not isinstance(pos, list) or len(pos) < 2 or not all(_is_number(c) for c in pos[:2]):
+            raise RegistryError(f"{where}: field 'geometry.coordinates' position {j} must be [lon, lat], got {pos!r}")
+        if not (-180 <= pos[0] <= 180 and -90 <= pos[1] <= 90):
+            raise RegistryError(f"{where}: field 'geometry.coordinates' position {j} out of range: {pos!r}")
+    arr = np.array([pos[:2] for pos in ring], dtype=np.float64)
+    if not np.array_equal(arr[0], arr[-1]):
+        raise RegistryError(f"{where}: field 'geometry.coordinates' ring is not closed (first position != last)")
+    arr.setflags(write=False)
+    return name, wtype, arr
+
+
+def load_wards(path: str | Path) -> Wards:
+    """Read and validate a ``wards.geojson`` file of named Polygons.
+
+    Raises :class:`RegistryError` naming the file, and for invalid content the
+    feature index and field.
+    """
+    source = str(Path(path))
+    obj = _read_json(path)
+    if not isinstance(obj, Mapping) or obj.get("type") != "FeatureCollection":
+        raise RegistryError(f"{source}: not a GeoJSON FeatureCollection (top-level 'type')")
+    features = obj.get("features")
+    if not isinstance(features, list) or not features:
+        raise RegistryError(f"{source}: 'features' must be a non-empty list")
+    names: list[str] = []
+    types: list[str] = []
+    rings: list[np.ndarray] = []
+    seen: dict[str, int] = {}
+    for i, feat in enumerate(features):
+        name, wtype, ring = _parse_ward(feat, source, i)
+        if name in seen:
+            raise RegistryError(f"{source}: feature {i} ({name}): field 'name' repeats feature {seen[name]}")
+        seen[name] = i
+        names.append(name)
+        types.append(wtype)
+        rings.append(ring)
+    return Wards(tuple(names), tuple(types), tuple(rings))
