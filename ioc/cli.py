@@ -85,7 +85,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from ioc import bench
 
-    print(bench.report(bench.run(sensors=args.sensors, ticks=args.ticks, single_ticks=args.single_ticks)))
+    print(bench.report(bench.run(sensors=args.sensors, ticks=args.ticks, single=args.single)))
     return 0
 
 
@@ -118,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="throughput of the anomaly core beside pandas")
     p.add_argument("--sensors", type=int, default=10_000)
     p.add_argument("--ticks", type=int, default=200)
-    p.add_argument("--single-ticks", type=int, default=5_000)
+    p.add_argument("--single", type=int, default=200_000, help="readings of the one-sensor run")
     p.set_defaults(func=cmd_bench)
     return parser
 

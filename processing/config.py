@@ -2,7 +2,8 @@
 
 One configuration serves every sensor and every file (as the Numenta Anomaly
 Benchmark requires); per-sensor knowledge comes from the registry (interval,
-hard limits), not from tuning.
+hard limits), not from tuning.  The score's constants were tuned once on the
+NAB corpus (see docs/detection.md); the alert constants on the simulated city.
 """
 from __future__ import annotations
 
@@ -18,42 +19,64 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class CoreConfig:
-    # ring buffer of recent readings per sensor (drill-down charts, flatline checks)
-    window: int = 128
-    # readings a sensor must have before it is scored at all (grace period)
-    warmup: int = 30
-    # exponentially weighted baselines, weight of the newest reading
-    alpha_slow: float = 0.01
-    alpha_fast: float = 0.1
-    # readings beyond k scales are clipped before they update a baseline, so one
-    # spike cannot poison it
-    winsor_k: float = 4.0
-    # time-of-day baseline: slots per day, weight per visit, visits before use
+    # recent readings kept per sensor: drill-down charts and the one-day-lag detector
+    window: int = 512
+    # readings a sensor must have before its score counts (grace period)
+    warmup: int = 150
+    utc_offset_s: int = 7 * 3600
+
+    # -- the score ------------------------------------------------------------------
+    # winsorised EW baseline (mean and mean absolute deviation): weight of a reading,
+    # clip at k scales; scale floor as a share of the range seen so far
+    alpha_base: float = 0.01
+    winsor_k: float = 3.0
+    scale_floor: float = 0.02
+    # surprises are capped at z_cap scales, averaged over `short` readings and judged
+    # against their own long-run EW mean and variance (an anomaly likelihood)
+    z_cap: float = 4.0
+    short: int = 30
+    alpha_long: float = 0.001
+    # one-day-lag residual: EW weight of its typical size
+    alpha_lag: float = 1.0 / 300.0
+    # learned spacing between readings (EW weight, cap on a single gap, first guess)
+    alpha_spacing: float = 0.01
+    spacing_cap_s: float = 7200.0
+    spacing_guess_s: float = 300.0
+    # decaying range: EW weight of its centre, pull of its edges towards it per reading
+    alpha_range: float = 1.0 / 300.0
+    range_decay: float = 1e-4
+    # each detector's ratio to its threshold; the score is R / (1 + R), so 0.5 = at threshold
+    th_range: float = 0.0082
+    th_decayed_range: float = 0.45
+    th_likelihood: float = 1.834
+    th_lag_likelihood: float = 3.683
+    # after a score >= 0.5, later scores are held at 0 for this many readings: one incident,
+    # one detection
+    suppress_for: int = 30
+
+    # -- explanation and alerting ------------------------------------------------------
+    # time-of-day baseline: slots per day, weight of each new day, days before use
     seasonal_slots: int = 24
     alpha_seasonal: float = 0.1
-    seasonal_min_visits: int = 5
-    utc_offset_s: int = 7 * 3600
+    seasonal_min_days: float = 2.0
+    # rate of change: EW weight of the squared first difference
+    alpha_rate: float = 0.01
     # flatline: this many identical readings in a row on a sensor that moves
     stuck_run: int = 12
-    # a reading after more than gap_factor x interval is flagged; silence alarm after silence_factor x interval
+    # score of a flatline reading (0 keeps flatlines out of the score; they still alert)
+    stuck_score: float = 0.0
+    # a reading after more than gap_factor x interval is flagged; silence after silence_factor x
     gap_factor: float = 3.0
     silence_factor: float = 3.0
-    # score of a reading that arrives after a gap (the data went missing)
-    gap_score: float = 0.0
-    # rate of change counts this much against the other surprises
-    rate_weight: float = 1.0
     # a detector is named among the reasons from this many scales
     z_report: float = 4.0
-    # anomaly likelihood: short and long memory of the raw surprise
-    alpha_raw_short: float = 0.2
-    alpha_raw_long: float = 0.002
-    # after a reading scores >= suppress_above, outputs are held down for this many readings
-    suppress_above: float = 0.5
-    suppress_for: int = 0
-    # alert hysteresis: on at >= alert_on for alert_on_count readings, off below alert_off for alert_off_count
-    alert_on: float = 0.6
-    alert_off: float = 0.3
-    alert_on_count: int = 1
+    # alert hysteresis on the evidence (scales from the best baseline): on at once at >= alert_on
+    # (or a limit, flatline or gap), or at >= alert_sustained for alert_on_count readings in a
+    # row; off below alert_off for alert_off_count readings in a row
+    alert_on: float = 6.0
+    alert_sustained: float = 4.0
+    alert_off: float = 3.0
+    alert_on_count: int = 3
     alert_off_count: int = 3
 
     def __post_init__(self) -> None:
@@ -62,20 +85,25 @@ class CoreConfig:
                 raise ConfigError(f"core setting '{name}' must be {want}, got {getattr(self, name)!r}")
 
         check("window", 4 <= self.window <= 100_000, "between 4 and 100000")
-        check("warmup", 0 <= self.warmup, ">= 0")
-        for name in ("alpha_slow", "alpha_fast", "alpha_seasonal", "alpha_raw_short", "alpha_raw_long"):
+        check("warmup", self.warmup >= 0, ">= 0")
+        check("short", 1 <= self.short <= 10_000, "between 1 and 10000")
+        for name in ("alpha_base", "alpha_long", "alpha_lag", "alpha_spacing", "alpha_range",
+                     "alpha_seasonal", "alpha_rate"):
             check(name, 0 < getattr(self, name) <= 1, "in (0, 1]")
-        check("winsor_k", self.winsor_k > 0, "> 0")
+        for name in ("winsor_k", "z_cap", "spacing_cap_s", "spacing_guess_s", "th_range", "th_decayed_range",
+                     "th_likelihood", "th_lag_likelihood", "seasonal_min_days", "z_report"):
+            check(name, getattr(self, name) > 0, "> 0")
+        check("scale_floor", self.scale_floor >= 0, ">= 0")
+        check("range_decay", 0 <= self.range_decay < 1, "in [0, 1)")
+        check("suppress_for", self.suppress_for >= 0, ">= 0")
         check("seasonal_slots", 1 <= self.seasonal_slots <= 1440, "between 1 and 1440")
-        check("seasonal_min_visits", self.seasonal_min_visits >= 1, ">= 1")
         check("stuck_run", self.stuck_run >= 2, ">= 2")
+        check("stuck_score", 0 <= self.stuck_score <= 1, "in [0, 1]")
         check("gap_factor", self.gap_factor > 1, "> 1")
         check("silence_factor", self.silence_factor > 1, "> 1")
-        check("gap_score", 0 <= self.gap_score <= 1, "in [0, 1]")
-        check("suppress_above", 0 <= self.suppress_above <= 1, "in [0, 1]")
-        check("suppress_for", self.suppress_for >= 0, ">= 0")
-        check("alert_on", 0 < self.alert_on <= 1, "in (0, 1]")
-        check("alert_off", 0 <= self.alert_off <= self.alert_on, "in [0, alert_on]")
+        check("alert_on", self.alert_on > 0, "> 0")
+        check("alert_sustained", 0 < self.alert_sustained <= self.alert_on, "in (0, alert_on]")
+        check("alert_off", 0 <= self.alert_off <= self.alert_sustained, "in [0, alert_sustained]")
         check("alert_on_count", self.alert_on_count >= 1, ">= 1")
         check("alert_off_count", self.alert_off_count >= 1, ">= 1")
 

@@ -1,0 +1,178 @@
+"""Behaviour of the anomaly core: every detector catches its anomaly, clean data stays quiet,
+bad input neither crashes nor poisons the state, and results do not depend on batching."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from processing.batch import ReadingBatch
+from processing.config import CoreConfig
+from processing.core import AnomalyCore
+from processing.reasons import Reason
+from processing.registry import Registry, SensorSpec
+
+T0 = 1_772_384_400.0  # 2026-03-02 00:00 +07:00
+STEP = 300.0
+
+
+def one_sensor(values: np.ndarray, *, start: float = T0, step: float = STEP) -> ReadingBatch:
+    return ReadingBatch.from_arrays(np.zeros(len(values)), start + step * np.arange(len(values)), values)
+
+
+def noise(n: int, seed: int = 0, level: float = 50.0, sd: float = 2.0) -> np.ndarray:
+    return level + np.random.default_rng(seed).normal(0.0, sd, n)
+
+
+def daily(n: int, seed: int = 0) -> np.ndarray:
+    t = np.arange(n) * STEP
+    return 100 + 60 * np.sin(2 * np.pi * t / 86400.0) + np.random.default_rng(seed).normal(0, 2, n)
+
+
+def registry(n: int = 1, **limits: float) -> Registry:
+    return Registry(tuple(SensorSpec(id=f"s{i}", name=f"s{i}", domain="environment", kind="pm25", unit="µg/m³",
+                                     ward="w", lon=106.2, lat=21.27, interval_s=STEP, **limits)
+                          for i in range(n)))
+
+
+def run(values: np.ndarray, reg: Registry | None = None, config: CoreConfig | None = None):
+    core = AnomalyCore(reg or registry(), config)
+    return core, core.update(one_sensor(values))
+
+
+@pytest.mark.parametrize("seed", [0, 5, 9])
+def test_clean_noise_stays_quiet(seed: int) -> None:
+    _, res = run(noise(3000, seed=seed))
+    assert not res.alert.any()
+    assert (res.score >= 0.5).mean() < 0.005   # a new all-time high now and then, no more
+    assert np.all((res.score >= 0) & (res.score <= 1))
+
+
+def test_clean_daily_cycle_stays_quiet() -> None:
+    _, res = run(daily(288 * 7))
+    assert not res.alert.any()
+    assert (res.score >= 0.5).mean() < 0.005
+
+
+@pytest.mark.parametrize("offset", [40.0, -40.0])
+def test_spike_is_caught_with_deviation_and_rate_reasons(offset: float) -> None:
+    v = noise(1000)
+    v[800] += offset
+    _, res = run(v)
+    assert res.alert[800]
+    assert res.score[800] > 0.9
+    assert res.reasons[800] & Reason.DEVIATION and res.reasons[800] & Reason.RATE
+    assert not res.alert[:800].any()
+
+
+def test_level_shift_is_caught() -> None:
+    v = noise(1200)
+    v[900:] += 25.0
+    _, res = run(v)
+    assert res.alert[900:905].any()
+    assert res.score[900:905].max() > 0.9
+
+
+def test_contextual_value_at_wrong_time_of_day_is_caught() -> None:
+    n = 288 * 6
+    v = daily(n)
+    # on day 5 at the daily peak (06:00 UTC+0 in this synthetic cycle), read the trough's value
+    peak = 288 * 5 + 72
+    v[peak:peak + 6] = v[peak + 144:peak + 150]
+    _, res = run(v)
+    hit = res.reasons[peak:peak + 6] & Reason.SEASONAL
+    assert hit.any() and res.alert[peak:peak + 6].any()
+
+
+def test_flatline_is_caught() -> None:
+    v = noise(1000)
+    v[700:760] = v[700]
+    _, res = run(v)
+    stuck = (res.reasons & Reason.STUCK) > 0
+    assert stuck[700:760].any() and not stuck[:700].any()
+    assert res.alert[700:760].any()
+
+
+def test_gap_is_flagged_and_silence_reported() -> None:
+    core = AnomalyCore(registry(2))
+    v = noise(200)
+    core.update(one_sensor(v))
+    last = T0 + STEP * 199
+    assert core.silent(last + STEP).size == 0
+    assert core.silent(last + 4 * STEP).tolist() == [0]
+    assert core.never_reported().tolist() == [1]
+    res = core.update(ReadingBatch.from_arrays([0], [last + 10 * STEP], [50.0]))
+    assert res.reasons[0] & Reason.GAP and res.alert[0]
+
+
+def test_hard_limit_scores_one_at_once() -> None:
+    v = noise(100)
+    v[10] = 200.0  # even during warm-up
+    _, res = run(v, registry(limit_high=150.0))
+    assert res.score[10] == 1.0 and res.alert[10] and res.reasons[10] & Reason.LIMIT
+
+
+def test_nan_inf_do_not_crash_or_poison() -> None:
+    v = noise(600)
+    dirty = v.copy()
+    dirty[[300, 301, 450]] = [np.nan, np.inf, -np.inf]
+    core_clean, _ = run(np.delete(v, [300, 301, 450]))
+    core_dirty, res = run(dirty)
+    assert np.all(res.reasons[[300, 301, 450]] & Reason.INVALID)
+    assert res.score[[300, 301, 450]].max() == 0.0
+    assert np.isfinite(res.score).all()
+    np.testing.assert_allclose(core_dirty.baseline()[0], core_clean.baseline()[0])
+
+
+def test_duplicate_and_out_of_order_readings_are_scored_not_learned() -> None:
+    core = AnomalyCore(registry())
+    core.update(one_sensor(noise(300)))
+    before = core.baseline()
+    last = T0 + STEP * 299
+    res = core.update(ReadingBatch.from_arrays([0, 0], [last, last - 600.0], [9999.0, -9999.0]))
+    assert np.all(res.reasons & Reason.LATE)
+    np.testing.assert_array_equal(core.baseline()[0], before[0])
+    np.testing.assert_array_equal(core.last_seen(), [last])
+
+
+def test_results_do_not_depend_on_batching_or_other_sensors() -> None:
+    rng = np.random.default_rng(3)
+    n, sensors = 400, 5
+    values = 20 + rng.normal(0, 1, (n, sensors))
+    values[300, 2] += 30
+    ts = T0 + STEP * np.arange(n)
+    whole = ReadingBatch.from_arrays(np.tile(np.arange(sensors), n), np.repeat(ts, sensors), values.ravel())
+    a = AnomalyCore(registry(sensors)).update(whole)
+
+    b_core = AnomalyCore(registry(sensors))
+    parts = [b_core.update(whole.take(slice(k * sensors, (k + 1) * sensors))) for k in range(n)]
+    np.testing.assert_allclose(a.score, np.concatenate([p.score for p in parts]))
+
+    shuffled = np.random.default_rng(0).permutation(len(whole))  # arrival order within the batch
+    c = AnomalyCore(registry(sensors)).update(whole.take(shuffled))
+    np.testing.assert_allclose(c.score, a.score[shuffled])
+
+    alone = AnomalyCore(registry(1)).update(one_sensor(values[:, 2]))
+    np.testing.assert_allclose(a.score[2::sensors], alone.score)
+
+
+def test_state_is_bounded_by_sensors_times_window() -> None:
+    cfg = CoreConfig(window=64)
+    core = AnomalyCore(registry(10), cfg)
+    size = core.state_bytes()
+    for k in range(5):
+        core.update(ReadingBatch.from_arrays(np.arange(10), np.full(10, T0 + STEP * k), np.ones(10)))
+    assert core.state_bytes() == size
+    assert size < 10 * (64 * 5 * 8 + 2000)
+
+
+def test_recent_returns_the_ring_in_time_order() -> None:
+    core = AnomalyCore(registry(), CoreConfig(window=16))
+    core.update(one_sensor(np.arange(40, dtype=float)))
+    recent = core.recent(0)
+    np.testing.assert_array_equal(recent["value"], np.arange(24, 40, dtype=float))
+    assert np.all(np.diff(recent["ts"]) > 0)
+
+
+def test_unknown_sensor_index_is_refused() -> None:
+    with pytest.raises(IndexError):
+        AnomalyCore(registry()).update(ReadingBatch.from_arrays([1], [T0], [1.0]))
