@@ -56,7 +56,7 @@ class CoreConfig:
 
     # -- explanation and alerting ------------------------------------------------------
     # time-of-day baseline: slots per day, weight of each new day, days before use
-    seasonal_slots: int = 24
+    seasonal_slots: int = 96
     alpha_seasonal: float = 0.1
     seasonal_min_days: float = 2.0
     # rate of change: EW weight of the squared first difference
@@ -78,6 +78,19 @@ class CoreConfig:
     alert_off: float = 3.0
     alert_on_count: int = 3
     alert_off_count: int = 3
+    # readings before a sensor may alert on its statistics (limits, gaps alert from the start)
+    alert_warmup: int = 48
+    # forecast = baseline + local bias (EW weight alpha_bias); innovations scaled by their own
+    # EW spread (alpha_innovation); CUSUM of innovations beyond cusum_k scales alerts at cusum_h;
+    # an EW mean square of innovations (alpha_burst) alerts at burst_ratio
+    alpha_bias: float = 0.3
+    alpha_innovation: float = 0.01
+    cusum_k: float = 1.5
+    cusum_h: float = 6.0
+    alpha_burst: float = 0.1
+    burst_ratio: float = 6.0
+    # floor of the innovation scale, as a share of the range seen so far
+    innovation_floor: float = 0.001
 
     def __post_init__(self) -> None:
         def check(name: str, ok: bool, want: str) -> None:
@@ -88,14 +101,18 @@ class CoreConfig:
         check("warmup", self.warmup >= 0, ">= 0")
         check("short", 1 <= self.short <= 10_000, "between 1 and 10000")
         for name in ("alpha_base", "alpha_long", "alpha_lag", "alpha_spacing", "alpha_range",
-                     "alpha_seasonal", "alpha_rate"):
+                     "alpha_seasonal", "alpha_rate", "alpha_bias", "alpha_innovation", "alpha_burst"):
             check(name, 0 < getattr(self, name) <= 1, "in (0, 1]")
         for name in ("winsor_k", "z_cap", "spacing_cap_s", "spacing_guess_s", "th_range", "th_decayed_range",
-                     "th_likelihood", "th_lag_likelihood", "seasonal_min_days", "z_report"):
+                     "th_likelihood", "th_lag_likelihood", "seasonal_min_days", "z_report", "cusum_h",
+                     "burst_ratio"):
             check(name, getattr(self, name) > 0, "> 0")
         check("scale_floor", self.scale_floor >= 0, ">= 0")
+        check("innovation_floor", self.innovation_floor >= 0, ">= 0")
         check("range_decay", 0 <= self.range_decay < 1, "in [0, 1)")
         check("suppress_for", self.suppress_for >= 0, ">= 0")
+        check("alert_warmup", self.alert_warmup >= 0, ">= 0")
+        check("cusum_k", self.cusum_k >= 0, ">= 0")
         check("seasonal_slots", 1 <= self.seasonal_slots <= 1440, "between 1 and 1440")
         check("stuck_run", self.stuck_run >= 2, ">= 2")
         check("stuck_score", 0 <= self.stuck_score <= 1, "in [0, 1]")

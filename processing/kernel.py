@@ -26,20 +26,24 @@ __all__ = ["FIELDS", "PARAMS", "score_batch"]
 
 # per-sensor state fields (columns of ``st``)
 FIELDS = ("n", "last_t", "last_x", "lo", "dlo", "hi", "dhi", "dm", "mean", "mad", "mu1", "mu2", "v1", "v2",
-          "rs1", "rs2", "mr", "mr_seen", "spacing", "since_fire", "dvar", "run", "moves", "alert", "streak")
+          "rs1", "rs2", "mr", "mr_seen", "spacing", "since_fire", "dvar", "run", "moves", "alert", "streak",
+          "bias", "evar", "cusum_up", "cusum_down", "burst", "bias_seasonal")
 (N, LAST_T, LAST_X, LO, DLO, HI, DHI, DM, MEAN, MAD, MU1, MU2, V1, V2, RS1, RS2, MR, MR_SEEN, SPACING,
- SINCE_FIRE, DVAR, RUN, MOVES, ALERT, STREAK) = range(len(FIELDS))
+ SINCE_FIRE, DVAR, RUN, MOVES, ALERT, STREAK, BIAS, EVAR, CUP, CDN, BURST, BIAS_SEA) = range(len(FIELDS))
 
 # constants, in the order of the ``params`` vector (see AnomalyCore._params)
 PARAMS = ("warmup", "utc_offset_s", "alpha_base", "winsor_k", "scale_floor", "z_cap", "short", "alpha_long",
           "alpha_lag", "alpha_spacing", "spacing_cap_s", "alpha_range", "range_decay", "th_range",
           "th_decayed_range", "th_likelihood", "th_lag_likelihood", "suppress_for", "seasonal_slots",
           "alpha_seasonal", "seasonal_min_days", "alpha_rate", "stuck_run", "stuck_score", "gap_factor",
-          "z_report", "alert_on", "alert_sustained", "alert_off", "alert_on_count", "alert_off_count")
+          "z_report", "alert_on", "alert_sustained", "alert_off", "alert_on_count", "alert_off_count",
+          "alert_warmup", "alpha_bias", "alpha_innovation", "cusum_k", "cusum_h", "alpha_burst", "burst_ratio",
+          "innovation_floor")
 (P_WARMUP, P_OFFSET, P_ALPHA_BASE, P_WINSOR, P_FLOOR, P_ZCAP, P_SHORT, P_ALPHA_LONG, P_ALPHA_LAG, P_ALPHA_SP,
  P_SP_CAP, P_ALPHA_RANGE, P_RANGE_DECAY, P_TH_RANGE, P_TH_DRANGE, P_TH_LIKE, P_TH_LAG, P_SUPPRESS, P_SLOTS,
  P_ALPHA_SEA, P_SEA_DAYS, P_ALPHA_RATE, P_STUCK_RUN, P_STUCK_SCORE, P_GAP, P_Z_REPORT, P_ALERT_ON,
- P_ALERT_SUSTAINED, P_ALERT_OFF, P_ON_COUNT, P_OFF_COUNT) = range(len(PARAMS))
+ P_ALERT_SUSTAINED, P_ALERT_OFF, P_ON_COUNT, P_OFF_COUNT, P_ALERT_WARMUP, P_ALPHA_BIAS, P_ALPHA_INNOV,
+ P_CUSUM_K, P_CUSUM_H, P_ALPHA_BURST, P_BURST_RATIO, P_INNOV_FLOOR) = range(len(PARAMS))
 
 _EPS = 1e-9
 
@@ -168,14 +172,30 @@ def score_batch(order, sensor, ts, value, p, st, season, short, ring, ring_aux,
         if not valid:
             score = 0.0
 
-        # -- the alert decision: evidence in scales from the best baseline, with hysteresis
+        # -- the alert decision. The forecast is the best baseline there is (time of day once
+        # learned, else the EW baseline) plus a fast local bias; its innovations, in their own
+        # scale, feed an instant test, a two-sided CUSUM (level shifts, drifts) and a short
+        # variance ratio (bursts); hysteresis keeps a noisy sensor from flapping.
         z_dev = z * 0.8                          # mean absolute deviation ~ 0.8 standard deviations
-        evidence = z_sea if sea_ok else z_dev
-        evidence = max(evidence, z_rate) if warm else 0.0
-        urgent = limit or stuck or gap or evidence >= p[P_ALERT_ON]
+        armed = cnt >= p[P_ALERT_WARMUP]
+        # each forecast keeps its own local bias, so switching to the time-of-day forecast
+        # once it is learned does not look like a jump
+        innov_ew = x - mean0 - s[BIAS]
+        innov_sea = x - sea_mu - s[BIAS_SEA]
+        innov = innov_sea if sea_ok else innov_ew
+        sig = math.sqrt(s[EVAR]) + p[P_INNOV_FLOOR] * span + _EPS
+        ze = innov / sig if cnt >= 2.0 else 0.0
+        zc = min(max(ze, -6.0), 6.0)
+        cup = max(0.0, s[CUP] + zc - p[P_CUSUM_K])
+        cdn = max(0.0, s[CDN] - zc - p[P_CUSUM_K])
+        burst = s[BURST] + p[P_ALPHA_BURST] * (zc * zc - s[BURST])
+        evidence = abs(ze) if armed else 0.0
+        shift = armed and max(cup, cdn) >= p[P_CUSUM_H]
+        bursting = armed and burst >= p[P_BURST_RATIO]
+        urgent = limit or stuck or gap or shift or bursting or evidence >= p[P_ALERT_ON]
         alert_prev = s[ALERT] > 0.0
         if alert_prev:
-            counting = evidence < p[P_ALERT_OFF] and not urgent
+            counting = evidence < p[P_ALERT_OFF] and not urgent and burst < 0.5 * p[P_BURST_RATIO]
         else:
             counting = evidence >= p[P_ALERT_SUSTAINED]
         streak = s[STREAK] + 1.0 if counting else 0.0
@@ -184,9 +204,12 @@ def score_batch(order, sensor, ts, value, p, st, season, short, ring, ring_aux,
         alert_now = (alert_prev or turn_on) and not turn_off
         if turn_on or turn_off:
             streak = 0.0
+        if turn_on or shift:                     # a CUSUM restarts after it has spoken
+            cup = 0.0
+            cdn = 0.0
 
         bits = 0
-        if warm and z_dev >= zr:
+        if armed and (abs(ze) >= zr or (warm and z_dev >= zr)):
             bits |= 1
         if z_sea >= zr:
             bits |= 2
@@ -202,6 +225,10 @@ def score_batch(order, sensor, ts, value, p, st, season, short, ring, ring_aux,
             bits |= 64
         if not valid:
             bits |= 128
+        if shift:
+            bits |= 512
+        if bursting:
+            bits |= 1024
         out_score[j] = score
         out_reasons[j] = bits
         if not learn:                            # scored, never learned: leaves no trace
@@ -248,6 +275,17 @@ def score_batch(order, sensor, ts, value, p, st, season, short, ring, ring_aux,
         s[MOVES] = moves
         s[ALERT] = 1.0 if alert_now else 0.0
         s[STREAK] = streak
+        if cnt >= 1.0:
+            a_i = max(p[P_ALPHA_INNOV], 1.0 / cnt)
+            width = p[P_WINSOR] * sig if armed else 1e300
+            ic = min(max(innov, -width), width)
+            s[EVAR] += a_i * (ic * ic - s[EVAR])
+            s[BIAS] += p[P_ALPHA_BIAS] * min(max(innov_ew, -width), width)
+            if sea_n > 0.0:
+                s[BIAS_SEA] += p[P_ALPHA_BIAS] * min(max(innov_sea, -width), width)
+        s[CUP] = cup
+        s[CDN] = cdn
+        s[BURST] = burst
 
         pos = ci % window
         ring[pos, i, 0] = t

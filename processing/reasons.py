@@ -15,7 +15,7 @@ __all__ = ["Reason", "describe", "describe_many"]
 class Reason(enum.IntFlag):
     """Detector bits carried per reading in ``Scores.reasons`` (uint16)."""
 
-    DEVIATION = 1      # far from the rolling baseline
+    DEVIATION = 1      # far from the forecast (time-of-day or rolling baseline plus local level)
     SEASONAL = 2       # far from what this sensor reads at this time of day
     RATE = 4           # jumped too fast from the previous reading
     STUCK = 8          # the same value repeated for too long (flatline)
@@ -24,6 +24,8 @@ class Reason(enum.IntFlag):
     LATE = 64          # older than the sensor's newest reading: scored, not learned
     INVALID = 128      # NaN or infinite value: not learned
     SILENT = 256       # no reading for k x its interval (from ``AnomalyCore.silent``)
+    SHIFT = 512        # a sustained shift or drift away from the forecast (CUSUM)
+    BURST = 1024       # the readings became much noisier than usual
 
 
 _ORDER = [r for r in Reason]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from processing import kernel
 from processing.batch import ReadingBatch
 from processing.config import CoreConfig
 from processing.core import AnomalyCore
@@ -162,7 +163,8 @@ def test_state_is_bounded_by_sensors_times_window() -> None:
     for k in range(5):
         core.update(ReadingBatch.from_arrays(np.arange(10), np.full(10, T0 + STEP * k), np.ones(10)))
     assert core.state_bytes() == size
-    assert size < 10 * (64 * 5 * 8 + 2000)
+    fields = len(kernel.FIELDS)
+    assert size == 10 * (8 * (fields + 3 * cfg.seasonal_slots + 2 * cfg.short) + 28 * cfg.window)
 
 
 def test_recent_returns_the_ring_in_time_order() -> None:
