@@ -65,7 +65,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     registry = _load_registry(args.registry)
     start = time.perf_counter()
     summary = write_corpus(args.out, registry, days=args.days, seed=args.seed, anomaly_rate=args.anomaly_rate)
-    print(f"wrote {summary} to {args.out} in {time.perf_counter() - start:.1f} s")
+    kinds = ", ".join(f"{k} {v}" for k, v in summary.counts.items())
+    print(f"wrote {summary.rows:,} readings of {summary.sensors} sensors over {summary.days:g} days (seed "
+          f"{summary.seed}) and {summary.labels} labelled anomalies ({kinds}) to {args.out} "
+          f"in {time.perf_counter() - start:.1f} s")
     return 0
 
 
@@ -120,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ticks", type=int, default=200)
     p.add_argument("--single", type=int, default=200_000, help="readings of the one-sensor run")
     p.set_defaults(func=cmd_bench)
+
     return parser
 
 

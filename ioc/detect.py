@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ioc.series_csv import SeriesFileError, read_series
+from ingest.series_csv import SeriesFileError, read_series
 from processing.batch import ReadingBatch
 from processing.config import CoreConfig
 from processing.core import AnomalyCore
@@ -49,11 +49,11 @@ def detect(paths: list[Path], out_dir: Path, config: CoreConfig | None = None,
     loaded = []
     for path, rel in collect_inputs(paths):
         try:
-            stamps, ts, values = read_series(path)
+            series = read_series(path, allow_missing=True)
         except SeriesFileError as exc:
             report.errors.append(str(exc))
             continue
-        loaded.append((rel, stamps, ts, values))
+        loaded.append((rel, series.stamps, series.ts, series.values))
     if not loaded:
         return report
     registry = Registry.synthetic(len(loaded), interval_s=interval_s)
@@ -70,7 +70,7 @@ def detect(paths: list[Path], out_dir: Path, config: CoreConfig | None = None,
         target = out_dir / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         pd.DataFrame({
-            "timestamp": stamps.to_numpy(dtype=object),
+            "timestamp": stamps,
             "value": values,
             "anomaly_score": np.round(scores.score[a:b], 6),
             "alert": scores.alert[a:b].astype(np.int8),

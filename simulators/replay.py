@@ -1,7 +1,8 @@
 """Replay of recorded ``timestamp,value`` CSV series (NAB files, the simulator's
 own corpus, exports from real sensors) at any speed.
 
-:func:`read_series_csv` parses one file; :class:`Replayer` releases readings as
+:func:`read_series_csv` (from :mod:`ingest.series_csv`) parses one file;
+:class:`Replayer` releases readings as
 replay time passes.  The caller owns the clock: the replayer never sleeps and
 never reads the wall clock.
 
@@ -13,72 +14,14 @@ never reads the wall clock.
 from __future__ import annotations
 
 import math
-import re
-from pathlib import Path
 from typing import Mapping
 
 import numpy as np
-import pandas as pd
 
+from ingest.series_csv import read_series_csv
 from processing.batch import ReadingBatch
 
 __all__ = ["Replayer", "read_series_csv"]
-
-_EPOCH = pd.Timestamp("1970-01-01", tz="UTC")
-_FIELDS_RE = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
-
-
-def read_series_csv(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """``(ts, values)`` from a CSV with columns ``timestamp`` and ``value``.
-
-    Timestamps are ``YYYY-MM-DD HH:MM:SS`` (naive means UTC) or ISO 8601 with
-    an offset; they come back as float64 epoch seconds UTC, in file order.
-    Blank lines are skipped.  A missing column, an unparsable timestamp or a
-    value that is not a finite number raises one ``ValueError`` naming the file
-    and line.
-    """
-    path = Path(path)
-    try:
-        # header=None: the header row fixes the field count, so a longer row is an
-        # error with its line number instead of silently becoming an index column.
-        df = pd.read_csv(path, header=None, dtype=str, keep_default_na=False, skip_blank_lines=False,
-                         encoding="utf-8-sig")
-    except pd.errors.EmptyDataError:
-        raise ValueError(f"{path}: line 1: empty file, expected a header 'timestamp,value'") from None
-    except pd.errors.ParserError as exc:
-        m = _FIELDS_RE.search(str(exc))
-        detail = f"line {m[2]}: expected {m[1]} fields, saw {m[3]}" if m else str(exc).strip()
-        raise ValueError(f"{path}: {detail}") from None
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    cols = [str(c).strip() for c in df.iloc[0]]
-    df = df.iloc[1:]
-    df.columns = cols
-    for name in ("timestamp", "value"):
-        if name not in cols:
-            raise ValueError(f"{path}: line 1: missing column {name!r} (header has {', '.join(cols)})")
-        if cols.count(name) > 1:
-            raise ValueError(f"{path}: line 1: column {name!r} appears twice")
-    raw_ts = df["timestamp"].str.strip()
-    raw_v = df["value"].str.strip()
-    line = np.arange(len(df)) + 2                     # header is line 1
-    blank = ((raw_ts == "") & (raw_v == "")).to_numpy()
-    if blank.any():
-        raw_ts, raw_v, line = raw_ts[~blank], raw_v[~blank], line[~blank]
-    when = pd.to_datetime(raw_ts, utc=True, format="ISO8601", errors="coerce")
-    bad = when.isna().to_numpy()
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise ValueError(f"{path}: line {line[i]}: unparsable timestamp {raw_ts.iloc[i]!r} "
-                         "(expected 'YYYY-MM-DD HH:MM:SS' or ISO 8601)")
-    values = pd.to_numeric(raw_v, errors="coerce").to_numpy(dtype=np.float64)
-    bad = ~np.isfinite(values)
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise ValueError(f"{path}: line {line[i]}: value {raw_v.iloc[i]!r} is not a finite number")
-    ts = ((when - _EPOCH) / pd.Timedelta(seconds=1)).to_numpy(dtype=np.float64)
-    return ts, values
-
 
 class Replayer:
     """Releases recorded readings as replay time passes.

@@ -1,0 +1,51 @@
+"""The `ioc` subcommands other than detect, run as a user runs them."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def ioc(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ioc.cli", *args], cwd=REPO, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_evaluate_reports_every_anomaly_kind_with_recall_and_false_alarms() -> None:
+    done = ioc("evaluate", "--days", "3", "--seed", "2")
+    assert done.returncode == 0, done.stderr
+    rows = {m[1]: (int(m[2]), int(m[3])) for m in re.finditer(r"^\| (\w+) \| (\d+) \| (\d+) \|", done.stdout, re.M)}
+    assert set(rows) == {"spike", "level_shift", "drift", "stuck", "dropout", "variance_burst", "contextual"}
+    assert all(labels > 0 and 0 <= caught <= labels for labels, caught in rows.values())
+    assert rows["dropout"][1] == rows["dropout"][0]          # a gap always shows when the data resumes
+    false_rate = float(re.search(r"= ([\d.]+) per 100 sensor-days", done.stdout)[1])
+    assert false_rate < 60
+
+
+def test_simulate_writes_a_labelled_corpus_that_detect_can_score(tmp_path: Path) -> None:
+    done = ioc("simulate", "--out", str(tmp_path / "corpus"), "--days", "1", "--seed", "4")
+    assert done.returncode == 0, done.stderr
+    labels = pd.read_csv(tmp_path / "corpus" / "labels.csv")
+    assert set(labels.columns) == {"file", "sensor_id", "kind", "start", "end"} and len(labels) > 0
+    assert len(list((tmp_path / "corpus").rglob("*.csv"))) == 218 + 1
+    scored = ioc("detect", str(tmp_path / "corpus" / "environment"), "--out", str(tmp_path / "scored"))
+    assert scored.returncode == 0, scored.stderr
+
+
+def test_bench_reports_figures_beside_pandas() -> None:
+    done = ioc("bench", "--sensors", "200", "--ticks", "50", "--single", "2000")
+    assert done.returncode == 0, done.stderr
+    rates = [float(m[1].replace(",", "")) for m in re.finditer(r"\s([\d,]+)\s+[\d.]+x pandas", done.stdout)]
+    assert len(rates) == 6 and all(r > 0 for r in rates)
+    assert "pandas rolling(128) mean+std+z" in done.stdout
+
+
+def test_user_errors_are_one_line_without_traceback(tmp_path: Path) -> None:
+    done = ioc("simulate", "--out", str(tmp_path), "--registry", str(tmp_path / "missing.geojson"))
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "missing.geojson" in done.stderr and "Traceback" not in done.stderr
