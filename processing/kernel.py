@@ -162,7 +162,7 @@ def score_batch(order, sensor, ts, value, p, st, season, short, ring, ring_aux,
         same = d1 == 0.0
         run = s[RUN] + 1.0 if same else 0.0
         moves = s[MOVES] + (0.0 if same else 1.0)
-        stuck = run >= p[P_STUCK_RUN] and moves >= 0.5 * cnt
+        stuck = valid and run >= p[P_STUCK_RUN] and moves >= 0.5 * cnt
         gap = dt > p[P_GAP] * expected and cnt >= 3.0
         limit = x < lo_lim[i] or x > hi_lim[i]
         if stuck and warm and p[P_STUCK_SCORE] > score:
