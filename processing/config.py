@@ -74,7 +74,7 @@ class CoreConfig:
     # (or a limit, flatline or gap), or at >= alert_sustained for alert_on_count readings in a
     # row; off below alert_off for alert_off_count readings in a row
     alert_on: float = 6.0
-    alert_sustained: float = 4.0
+    alert_sustained: float = 5.0
     alert_off: float = 3.0
     alert_on_count: int = 3
     alert_off_count: int = 3
@@ -91,6 +91,8 @@ class CoreConfig:
     burst_ratio: float = 6.0
     # floor of the innovation scale, as a share of the range seen so far
     innovation_floor: float = 0.001
+    # the slow local level (EW weight) against which the fast one shows shifts and drifts
+    alpha_slow_level: float = 0.01
 
     def __post_init__(self) -> None:
         def check(name: str, ok: bool, want: str) -> None:
@@ -101,7 +103,7 @@ class CoreConfig:
         check("warmup", self.warmup >= 0, ">= 0")
         check("short", 1 <= self.short <= 10_000, "between 1 and 10000")
         for name in ("alpha_base", "alpha_long", "alpha_lag", "alpha_spacing", "alpha_range",
-                     "alpha_seasonal", "alpha_rate", "alpha_bias", "alpha_innovation", "alpha_burst"):
+                     "alpha_seasonal", "alpha_rate", "alpha_bias", "alpha_innovation", "alpha_burst", "alpha_slow_level"):
             check(name, 0 < getattr(self, name) <= 1, "in (0, 1]")
         for name in ("winsor_k", "z_cap", "spacing_cap_s", "spacing_guess_s", "th_range", "th_decayed_range",
                      "th_likelihood", "th_lag_likelihood", "seasonal_min_days", "z_report", "cusum_h",

@@ -27,9 +27,10 @@ __all__ = ["FIELDS", "PARAMS", "score_batch"]
 # per-sensor state fields (columns of ``st``)
 FIELDS = ("n", "last_t", "last_x", "lo", "dlo", "hi", "dhi", "dm", "mean", "mad", "mu1", "mu2", "v1", "v2",
           "rs1", "rs2", "mr", "mr_seen", "spacing", "since_fire", "dvar", "run", "moves", "alert", "streak",
-          "bias", "evar", "cusum_up", "cusum_down", "burst", "bias_seasonal")
+          "bias", "evar", "cusum_up", "cusum_down", "burst", "bias_seasonal", "slow", "slow_seasonal", "lvar")
 (N, LAST_T, LAST_X, LO, DLO, HI, DHI, DM, MEAN, MAD, MU1, MU2, V1, V2, RS1, RS2, MR, MR_SEEN, SPACING,
- SINCE_FIRE, DVAR, RUN, MOVES, ALERT, STREAK, BIAS, EVAR, CUP, CDN, BURST, BIAS_SEA) = range(len(FIELDS))
+ SINCE_FIRE, DVAR, RUN, MOVES, ALERT, STREAK, BIAS, EVAR, CUP, CDN, BURST, BIAS_SEA, SLOW, SLOW_SEA,
+ LVAR) = range(len(FIELDS))
 
 # constants, in the order of the ``params`` vector (see AnomalyCore._params)
 PARAMS = ("warmup", "utc_offset_s", "alpha_base", "winsor_k", "scale_floor", "z_cap", "short", "alpha_long",
@@ -38,12 +39,12 @@ PARAMS = ("warmup", "utc_offset_s", "alpha_base", "winsor_k", "scale_floor", "z_
           "alpha_seasonal", "seasonal_min_days", "alpha_rate", "stuck_run", "stuck_score", "gap_factor",
           "z_report", "alert_on", "alert_sustained", "alert_off", "alert_on_count", "alert_off_count",
           "alert_warmup", "alpha_bias", "alpha_innovation", "cusum_k", "cusum_h", "alpha_burst", "burst_ratio",
-          "innovation_floor")
+          "innovation_floor", "alpha_slow_level")
 (P_WARMUP, P_OFFSET, P_ALPHA_BASE, P_WINSOR, P_FLOOR, P_ZCAP, P_SHORT, P_ALPHA_LONG, P_ALPHA_LAG, P_ALPHA_SP,
  P_SP_CAP, P_ALPHA_RANGE, P_RANGE_DECAY, P_TH_RANGE, P_TH_DRANGE, P_TH_LIKE, P_TH_LAG, P_SUPPRESS, P_SLOTS,
  P_ALPHA_SEA, P_SEA_DAYS, P_ALPHA_RATE, P_STUCK_RUN, P_STUCK_SCORE, P_GAP, P_Z_REPORT, P_ALERT_ON,
  P_ALERT_SUSTAINED, P_ALERT_OFF, P_ON_COUNT, P_OFF_COUNT, P_ALERT_WARMUP, P_ALPHA_BIAS, P_ALPHA_INNOV,
- P_CUSUM_K, P_CUSUM_H, P_ALPHA_BURST, P_BURST_RATIO, P_INNOV_FLOOR) = range(len(PARAMS))
+ P_CUSUM_K, P_CUSUM_H, P_ALPHA_BURST, P_BURST_RATIO, P_INNOV_FLOOR, P_ALPHA_SLOW_LEVEL) = range(len(PARAMS))
 
 _EPS = 1e-9
 
@@ -183,13 +184,25 @@ def score_batch(order, sensor, ts, value, p, st, season, short, ring, ring_aux,
         innov_ew = x - mean0 - s[BIAS]
         innov_sea = x - sea_mu - s[BIAS_SEA]
         innov = innov_sea if sea_ok else innov_ew
-        sig = math.sqrt(s[EVAR]) + p[P_INNOV_FLOOR] * span + _EPS
+        innov_floor = p[P_INNOV_FLOOR] * span + _EPS
+        sig = math.sqrt(s[EVAR]) + innov_floor
         ze = innov / sig if cnt >= 2.0 else 0.0
+        # two speeds of the local level: the fast one follows a shift or drift within a few
+        # readings, the slow one within ~1/alpha_slow_level; their gap, in its own scale, is
+        # the evidence of a level shift or a drift that the fast forecast alone absorbs
+        iwidth = p[P_WINSOR] * sig if armed else 1e300
+        fast_ew = s[BIAS] + p[P_ALPHA_BIAS] * min(max(innov_ew, -iwidth), iwidth)
+        fast_sea = s[BIAS_SEA]
+        if sea_n > 0.0:
+            fast_sea += p[P_ALPHA_BIAS] * min(max(innov_sea, -iwidth), iwidth)
+        level = fast_sea - s[SLOW_SEA] if sea_ok else fast_ew - s[SLOW]
+        lsig = math.sqrt(s[LVAR]) + innov_floor
+        zl = level / lsig if cnt >= 2.0 else 0.0
         zc = min(max(ze, -6.0), 6.0)
         cup = max(0.0, s[CUP] + zc - p[P_CUSUM_K])
         cdn = max(0.0, s[CDN] - zc - p[P_CUSUM_K])
         burst = s[BURST] + p[P_ALPHA_BURST] * (zc * zc - s[BURST])
-        evidence = abs(ze) if armed else 0.0
+        evidence = max(abs(ze), abs(zl)) if armed else 0.0
         shift = armed and max(cup, cdn) >= p[P_CUSUM_H]
         bursting = armed and burst >= p[P_BURST_RATIO]
         urgent = limit or stuck or gap or shift or bursting or evidence >= p[P_ALERT_ON]
@@ -211,6 +224,8 @@ def score_batch(order, sensor, ts, value, p, st, season, short, ring, ring_aux,
         bits = 0
         if armed and (abs(ze) >= zr or (warm and z_dev >= zr)):
             bits |= 1
+        if armed and abs(zl) >= zr:
+            bits |= 512
         if z_sea >= zr:
             bits |= 2
         if warm and z_rate >= 1.5 * zr:
@@ -277,12 +292,15 @@ def score_batch(order, sensor, ts, value, p, st, season, short, ring, ring_aux,
         s[STREAK] = streak
         if cnt >= 1.0:
             a_i = max(p[P_ALPHA_INNOV], 1.0 / cnt)
-            width = p[P_WINSOR] * sig if armed else 1e300
-            ic = min(max(innov, -width), width)
+            ic = min(max(innov, -iwidth), iwidth)
             s[EVAR] += a_i * (ic * ic - s[EVAR])
-            s[BIAS] += p[P_ALPHA_BIAS] * min(max(innov_ew, -width), width)
-            if sea_n > 0.0:
-                s[BIAS_SEA] += p[P_ALPHA_BIAS] * min(max(innov_sea, -width), width)
+            if not armed or abs(zl) < p[P_ALERT_SUSTAINED]:   # a shift in progress is not the norm
+                s[LVAR] += max(0.2 * p[P_ALPHA_INNOV], 1.0 / cnt) * (level * level - s[LVAR])
+            a_slow = max(p[P_ALPHA_SLOW_LEVEL], 1.0 / cnt)
+            s[SLOW] += a_slow * (fast_ew - s[SLOW])
+            s[SLOW_SEA] += a_slow * (fast_sea - s[SLOW_SEA])
+            s[BIAS] = fast_ew
+            s[BIAS_SEA] = fast_sea
         s[CUP] = cup
         s[CDN] = cdn
         s[BURST] = burst

@@ -73,6 +73,24 @@ def test_level_shift_is_caught() -> None:
     assert res.score[900:905].max() > 0.9
 
 
+def test_slow_drift_is_caught_before_it_ends() -> None:
+    v = noise(1500)
+    v[1000:1100] += np.linspace(0.0, 20.0, 100)   # 10 noise scales over 100 readings
+    _, res = run(v)
+    onset = np.flatnonzero(res.alert)
+    assert onset.size and 1000 <= onset[0] < 1100
+    assert res.reasons[onset[0]] & Reason.SHIFT
+    assert not res.alert[:1000].any()
+
+
+def test_variance_burst_is_caught() -> None:
+    v = noise(1500)
+    v[1000:1030] += np.random.default_rng(7).normal(0, 10.0, 30)   # noise x5
+    _, res = run(v)
+    assert res.alert[1000:1030].any() and not res.alert[:1000].any()
+    assert np.any(res.reasons[1000:1030] & (Reason.BURST | Reason.DEVIATION))
+
+
 def test_contextual_value_at_wrong_time_of_day_is_caught() -> None:
     n = 288 * 6
     v = daily(n)
