@@ -12,6 +12,7 @@ kind codes), indexed by the int32 sensor index that flows in every
 """
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from dataclasses import dataclass, field
@@ -101,7 +102,7 @@ class Registry:
     def indices(self, sensor_ids: Sequence[str]) -> np.ndarray:
         """int32 indices for many ids at once (-1 for unknown ids)."""
         get = self._index.get
-        return np.fromiter((get(s, -1) for s in sensor_ids), dtype=np.int32, count=len(sensor_ids))
+        return np.fromiter(map(get, sensor_ids, itertools.repeat(-1)), dtype=np.int32, count=len(sensor_ids))
 
     def __getitem__(self, key: int | str) -> SensorSpec:
         if isinstance(key, str):
