@@ -92,6 +92,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    from ioc.run import RunError, RunOptions, serve
+
+    try:
+        return serve(RunOptions(host=args.host, port=args.port, speed=args.speed, anomaly_rate=args.anomaly_rate,
+                                seed=args.seed, preroll_hours=args.preroll_hours, registry=args.registry))
+    except RunError as exc:
+        raise UserError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ioc", description="City IOC: an operations center for a city's control room")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -124,6 +134,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--single", type=int, default=200_000, help="readings of the one-sensor run")
     p.set_defaults(func=cmd_bench)
 
+    p = sub.add_parser("run", help="run simulators, pipeline and the control-room dashboard in one process")
+    p.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8050, help="port to serve on (default 8050)")
+    p.add_argument("--speed", type=float, default=1.0, help="simulated seconds per wall second (default 1)")
+    p.add_argument("--anomaly-rate", type=float, default=0.5, help="anomalies per sensor per day (default 0.5)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--preroll-hours", type=float, default=6.0,
+                   help="hours of history simulated quickly at start (default 6)")
+    p.add_argument("--registry", type=Path, help="sensors GeoJSON (default: the configured city)")
+    p.set_defaults(func=cmd_run)
+    from ioc.brokers import add_parser as add_brokers_parser
+
+    add_brokers_parser(sub)
     return parser
 
 

@@ -1,0 +1,154 @@
+"""The HTTP API beside the page, on the same Flask server.
+
+* ``GET /api/health`` -- status, readings/s, sensors online, open alerts (JSON)
+* ``GET /api/alerts`` -- the alert list (JSON), optional ``?status=open,acknowledged``
+* ``GET /api/sensors/<id>`` -- one sensor: registry facts, status, last value and
+  score, and its recent series (JSON; 404 for an unknown id)
+* ``GET /metrics`` -- Prometheus text format: ``ioc_readings_total``,
+  ``ioc_deadletters_total``, ``ioc_alerts_open``, ``ioc_stage_latency_seconds``
+  (a histogram per pipeline stage) and a few gauges
+
+Times are ISO 8601 in the city's zone (``+07:00``) and epoch seconds; NaN is ``null``.
+"""
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import numpy as np
+from flask import Blueprint, Flask, Response, jsonify, request
+
+from dashboard.i18n import UTC_OFFSET_S
+from dashboard.source import STATUSES, Snapshot, SnapshotSource
+from processing.alerts import STATES, Alert
+from processing.reasons import describe
+
+__all__ = ["alert_json", "iso", "prometheus_text", "register_api"]
+
+
+def iso(epoch_s: float | None) -> str | None:
+    """``2026-03-02T14:05:31+07:00`` for an epoch instant (None for None/NaN)."""
+    if epoch_s is None or not math.isfinite(epoch_s):
+        return None
+    tm = time.gmtime(epoch_s + UTC_OFFSET_S)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", tm) + "+07:00"
+
+
+def _num(x: Any) -> float | None:
+    return float(x) if x is not None and math.isfinite(float(x)) else None
+
+
+def alert_json(snap: Snapshot, a: Alert) -> dict[str, Any]:
+    spec = snap.registry.sensors[a.sensor]
+    return {
+        "id": a.id, "sensor": a.sensor_id, "name": spec.name, "ward": spec.ward, "domain": spec.domain,
+        "kind": spec.kind, "reason": a.kind, "reasons": describe(a.reasons), "severity": a.severity,
+        "state": a.state, "active": a.active, "opened_at": iso(a.opened_at), "last_at": iso(a.last_at),
+        "cleared_at": iso(a.cleared_at), "peak_score": _num(a.peak_score), "last_value": _num(a.last_value),
+        "unit": spec.unit, "readings": a.readings, "occurrences": a.occurrences,
+        "acknowledged_by": a.acknowledged_by, "acknowledged_at": iso(a.acknowledged_at),
+        "resolved_by": a.resolved_by, "resolved_at": iso(a.resolved_at), "comment": a.comment,
+        "age_s": _num(snap.sim_time - a.opened_at),
+    }
+
+
+def _series(values: np.ndarray, digits: int = 6) -> list[float | None]:
+    return [round(float(v), digits) if math.isfinite(v) else None for v in np.asarray(values, dtype=np.float64)]
+
+
+def prometheus_text(snap: Snapshot) -> str:
+    """The Prometheus exposition (text format 0.0.4) of a snapshot's metrics."""
+    m, h, k = snap.metrics, snap.health, snap.kpis
+    lines = [
+        "# HELP ioc_readings_total Readings accepted by the pipeline.",
+        "# TYPE ioc_readings_total counter",
+        f"ioc_readings_total {m.readings_total}",
+        "# HELP ioc_deadletters_total Readings rejected as dead letters.",
+        "# TYPE ioc_deadletters_total counter",
+        f"ioc_deadletters_total {m.deadletters_total}",
+        "# HELP ioc_deadletters_by_reason_total Dead letters by reason.",
+        "# TYPE ioc_deadletters_by_reason_total counter",
+    ]
+    lines += [f'ioc_deadletters_by_reason_total{{reason="{r}"}} {n}' for r, n in sorted(m.deadletters_by_reason.items())]
+    lines += [
+        "# HELP ioc_alerts_open Alerts open and not yet acknowledged.",
+        "# TYPE ioc_alerts_open gauge",
+        f"ioc_alerts_open {h.alerts_open}",
+        "# HELP ioc_alerts_active Alerts open or acknowledged.",
+        "# TYPE ioc_alerts_active gauge",
+        f"ioc_alerts_active {h.alerts_active}",
+        "# HELP ioc_readings_per_second Readings per second over the recent window.",
+        "# TYPE ioc_readings_per_second gauge",
+        f"ioc_readings_per_second {h.readings_per_s:.6g}",
+        "# HELP ioc_sensors_online Sensors reporting on schedule.",
+        "# TYPE ioc_sensors_online gauge",
+        f"ioc_sensors_online {k.online}",
+        "# HELP ioc_sensors Sensors in the registry.",
+        "# TYPE ioc_sensors gauge",
+        f"ioc_sensors {k.total}",
+        "# HELP ioc_stage_latency_seconds Time spent per pipeline stage and batch.",
+        "# TYPE ioc_stage_latency_seconds histogram",
+    ]
+    for stage, hist in m.stages.items():
+        cumulative = 0
+        for bound, count in zip(hist.bounds, hist.counts):
+            cumulative += count
+            lines.append(f'ioc_stage_latency_seconds_bucket{{stage="{stage}",le="{bound:g}"}} {cumulative}')
+        lines.append(f'ioc_stage_latency_seconds_bucket{{stage="{stage}",le="+Inf"}} {hist.count}')
+        lines.append(f'ioc_stage_latency_seconds_sum{{stage="{stage}"}} {hist.total:.9g}')
+        lines.append(f'ioc_stage_latency_seconds_count{{stage="{stage}"}} {hist.count}')
+    return "\n".join(lines) + "\n"
+
+
+def register_api(server: Flask, source: SnapshotSource) -> None:
+    """Add the API routes to the Dash app's Flask server."""
+    bp = Blueprint("ioc_api", __name__)
+
+    @bp.get("/api/health")
+    def health() -> Response:
+        snap = source.snapshot()
+        h, k = snap.health, snap.kpis
+        return jsonify({
+            "status": h.status, "readings_per_s": round(h.readings_per_s, 3), "readings_total": h.readings_total,
+            "deadletters_total": h.deadletters_total, "sensors_online": k.online, "sensors_total": k.total,
+            "sensors_stale": k.stale, "sensors_never_reported": k.never, "alerts_open": h.alerts_open,
+            "alerts_active": h.alerts_active, "newest_reading_age_s": _num(h.newest_age_s),
+            "sim_time": iso(snap.sim_time), "speed": snap.speed, "seq": snap.seq,
+        })
+
+    @bp.get("/api/alerts")
+    def alerts() -> Response | tuple[Response, int]:
+        snap = source.snapshot()
+        wanted = [s.strip() for s in request.args.get("status", "").split(",") if s.strip()]
+        unknown = [s for s in wanted if s not in STATES]
+        if unknown:
+            return jsonify({"error": f"unknown status {', '.join(unknown)}; use one of {', '.join(STATES)}"}), 400
+        chosen = [a for a in snap.alerts if not wanted or a.state in wanted]
+        chosen.sort(key=lambda a: -a.id)
+        return jsonify([alert_json(snap, a) for a in chosen])
+
+    @bp.get("/api/sensors/<sensor_id>")
+    def sensor(sensor_id: str) -> Response | tuple[Response, int]:
+        snap = source.snapshot()
+        i = snap.registry.index_of(sensor_id)
+        if i < 0:
+            return jsonify({"error": f"no sensor {sensor_id!r}"}), 404
+        spec = snap.registry.sensors[i]
+        recent = source.recent(i)
+        return jsonify({
+            "id": spec.id, "name": spec.name, "domain": spec.domain, "kind": spec.kind, "unit": spec.unit,
+            "ward": spec.ward, "lon": spec.lon, "lat": spec.lat, "interval_s": spec.interval_s,
+            "limit_low": spec.limit_low, "limit_high": spec.limit_high, "status": STATUSES[int(snap.status[i])],
+            "last_value": _num(snap.last_value[i]), "last_at": iso(snap.last_ts[i]), "score": _num(snap.score[i]),
+            "alerts": [alert_json(snap, a) for a in snap.alerts if a.sensor == i and a.state != "resolved"],
+            "recent": {"ts": _series(recent["ts"], 3), "value": _series(recent["value"]),
+                       "score": _series(recent["score"], 4), "baseline": _series(recent["baseline"]),
+                       "scale": _series(recent["scale"])},
+        })
+
+    @bp.get("/metrics")
+    def metrics() -> Response:
+        return Response(prometheus_text(source.snapshot()), content_type="text/plain; version=0.0.4; charset=utf-8")
+
+    server.register_blueprint(bp)

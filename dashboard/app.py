@@ -1,0 +1,58 @@
+"""The Dash app factory: ``create_app(source)`` builds the control room on one Flask server.
+
+Nothing is loaded at import time: the ward GeoJSON is read when the app is
+created, and the page is built from the source's current snapshot on every
+page load (``app.layout`` is a function).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Mapping
+
+from dash import Dash
+
+from dashboard.api import register_api
+from dashboard.callbacks import register_callbacks
+from dashboard.i18n import DEFAULT_LANG, t
+from dashboard.layout import build_layout
+from dashboard.source import SnapshotSource
+
+__all__ = ["create_app", "load_wards_geojson"]
+
+_ASSETS = Path(__file__).resolve().parent / "assets"
+
+
+def load_wards_geojson(path: str | Path | None) -> dict[str, Any] | None:
+    """The ward polygons as plain GeoJSON for the map layers (None if there is no file)."""
+    if path is None:
+        return None
+    p = Path(path)
+    if not p.exists():
+        return None
+    data = json.loads(p.read_text(encoding="utf-8-sig"))
+    # only what the map needs: geometry and name (smaller page)
+    return {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"name": f.get("properties", {}).get("name", "")},
+         "geometry": f.get("geometry")} for f in data.get("features", []) if f.get("geometry")]}
+
+
+def create_app(source: SnapshotSource, *, wards: Mapping[str, Any] | None = None,
+               wards_path: str | Path | None = None, refresh_ms: int = 1000, map_style: Any = None,
+               lang: str = DEFAULT_LANG) -> Dash:
+    """The control-room Dash app reading ``source``; its Flask server is ``app.server``.
+
+    ``wards`` (parsed GeoJSON) or ``wards_path`` gives the ward layers; ``refresh_ms``
+    the refresh period (at most 2000); ``map_style`` a plotly map style (default: the
+    offline dark background; ``"white-bg"`` or a tile style name also work).
+    """
+    if not 100 <= refresh_ms <= 2000:
+        raise ValueError(f"refresh_ms must be between 100 and 2000, got {refresh_ms}")
+    ward_layers = wards if wards is not None else load_wards_geojson(wards_path)
+    app = Dash(__name__, assets_folder=str(_ASSETS), title=f"{t('title', lang)} — {t('city', lang)}",
+               update_title=None, suppress_callback_exceptions=True, serve_locally=True)
+    app.layout = lambda: build_layout(source.snapshot(), ward_layers, lang=lang, refresh_ms=refresh_ms,
+                                      map_style=map_style)
+    register_callbacks(app, source, ward_layers, map_style=map_style)
+    register_api(app.server, source)
+    return app

@@ -1,0 +1,282 @@
+"""Dash callbacks: the live refresh, language, alert actions, selection and the drill-down.
+
+The refresh (every ``tick``) sends only what changed since the snapshot the
+browser last rendered, which the browser tells us in the ``view-state`` store
+(run id, snapshot seq, feed rows and revs, hashes of tiles and health texts):
+
+* the map as a ``Patch`` of the changed markers (:func:`dashboard.figures.map_patch`);
+* the alert feed as a ``Patch`` of inserted, removed and changed rows, found by
+  diffing the shown ``(id, rev)`` list against the new one;
+* each KPI tile and health text only if its content changed.
+
+Nothing is kept on the server per browser and no module global is written, so
+any number of workers can serve the page.  Ages in the feed tick in the
+browser (a clientside callback), so they cost no server bytes.
+"""
+from __future__ import annotations
+
+import difflib
+import math
+from dataclasses import astuple
+from typing import Any, Mapping
+
+from dash import ALL, MATCH, Dash, Input, Output, Patch, State, ctx, no_update
+from dash.exceptions import PreventUpdate
+
+from dashboard.figures import detail_extension, detail_figure, map_figure, map_patch
+from dashboard.i18n import LANGS, fmt_num, t
+from dashboard.layout import (HEALTH_IDS, KPI_IDS, alert_row, feed_entries, feed_footer, feed_rows, health_class,
+                              health_texts, initial_state, kpi_tiles, legend_items, render_tile, stable_hash,
+                              tile_class)
+from dashboard.source import STATUSES, Snapshot, SnapshotSource
+from processing.alerts import AlertError
+
+__all__ = ["feed_patch", "refresh", "register_callbacks"]
+
+_AGE_JS = """
+function(now, lang, words, ids) {
+    if (!ids || !ids.length) { return []; }
+    var w = (words && words[lang]) || (words && words.vi);
+    function fmt(s) {
+        s = Math.max(0, s);
+        if (s < 5) { return w.now; }
+        if (s < 60) { return w.s.replace('{n}', Math.floor(s)); }
+        if (s < 3600) { return w.min.replace('{n}', Math.floor(s / 60)); }
+        if (s < 86400) { return w.h.replace('{n}', Math.floor(s / 3600)); }
+        return w.d.replace('{n}', Math.floor(s / 86400));
+    }
+    return ids.map(function(id) { return fmt(now - id.t); });
+}
+"""
+
+
+def feed_patch(snap: Snapshot, lang: str, shown: list[list[int]]) -> tuple[Patch | None, list[list[int]]]:
+    """Patch turning the rows ``shown`` ([id, rev] pairs, in order) into the current feed, or None."""
+    entries, _ = feed_entries(snap)
+    new = [[a.id, a.rev] for a in entries]
+    if new == shown:
+        return None, new
+    patch = Patch()
+    if not entries or not shown:                    # from or to the "no alerts" placeholder
+        rows = feed_rows(snap, lang)
+        patch.clear()
+        patch.extend(rows)
+        return patch, new
+    old_ids = [r[0] for r in shown]
+    new_ids = [r[0] for r in new]
+    old_rev = {r[0]: r[1] for r in shown}
+    ops = difflib.SequenceMatcher(a=old_ids, b=new_ids, autojunk=False).get_opcodes()
+    for tag, i1, i2, j1, j2 in reversed(ops):       # from the end, so earlier indices stay valid
+        if tag == "equal":
+            for k in range(i2 - i1 - 1, -1, -1):
+                a = entries[j1 + k]
+                if old_rev.get(a.id) != a.rev:
+                    patch[i1 + k] = alert_row(snap, a, lang)
+            continue
+        for k in range(i2 - 1, i1 - 1, -1):
+            del patch[k]
+        for k in range(j1, j2):
+            patch.insert(i1 + (k - j1), alert_row(snap, entries[k], lang))
+    return patch, new
+
+
+def refresh(snap: Snapshot, lang: str, state: Mapping[str, Any] | None, wards: Mapping[str, Any] | None,
+            map_style: Any = None) -> dict[str, Any]:
+    """The outputs of one refresh, as a dict of output key -> value (``no_update`` where unchanged).
+
+    Keys: ``map``, ``feed``, ``feed_more``, ``feed_count``, each KPI id, ``<id>:class`` for tile
+    classes, each health text id, ``status_class``, ``legend``, ``clock``, ``state``.
+    """
+    out: dict[str, Any] = {}
+    lang = lang if lang in LANGS else "vi"
+    full = (not state or state.get("run") != snap.run_id or state.get("lang") != lang
+            or int(state.get("seq", 0)) > snap.seq)
+    if not full and int(state["seq"]) == snap.seq:           # nothing published since the last refresh
+        return out
+    tiles = kpi_tiles(snap, lang)
+    health = health_texts(snap, lang)
+    if full:
+        new_state = initial_state(snap, lang, tiles, health)
+        out["map"] = map_figure(snap, wards, lang, style=map_style)
+        out["feed"] = feed_rows(snap, lang)
+        for k in KPI_IDS:
+            out[k] = render_tile(tiles[k])
+            out[f"{k}:class"] = tile_class(tiles[k])
+        out.update(health)
+        out["legend"] = legend_items(snap, lang)
+    else:
+        new_state = dict(state)
+        new_state["seq"] = snap.seq
+        patch, overlay = map_patch(snap, int(state["seq"]), state.get("overlay"))
+        if patch is not None:
+            out["map"] = patch
+        new_state["overlay"] = overlay
+        fpatch, rows = feed_patch(snap, lang, state.get("feed") or [])
+        if fpatch is not None:
+            out["feed"] = fpatch
+        new_state["feed"] = rows
+        hashes = dict(state.get("kpi") or {})
+        for k in KPI_IDS:
+            h = stable_hash(astuple(tiles[k]))
+            if hashes.get(k) != h:
+                out[k] = render_tile(tiles[k])
+                out[f"{k}:class"] = tile_class(tiles[k])
+                hashes[k] = h
+        new_state["kpi"] = hashes
+        hh = dict(state.get("health") or {})
+        for k, text in health.items():
+            h = stable_hash(text)
+            if hh.get(k) != h:
+                out[k] = text
+                hh[k] = h
+        new_state["health"] = hh
+        counts = list(snap.status_counts())
+        if counts != state.get("legend"):
+            out["legend"] = legend_items(snap, lang)
+        new_state["legend"] = counts
+    if "h-status" in out:
+        out["status_class"] = health_class(snap)
+    small = {"feed_more": feed_footer(snap, lang), "feed_count": str(snap.health.alerts_active)}
+    seen = dict(new_state.get("small") or {}) if not full else {}
+    for k, text in small.items():
+        if seen.get(k) != text:
+            out[k] = text
+            seen[k] = text
+    new_state["small"] = seen
+    out["clock"] = snap.sim_time
+    out["state"] = new_state
+    return out
+
+
+def register_callbacks(app: Dash, source: SnapshotSource, wards: Mapping[str, Any] | None, *,
+                       map_style: Any = None, detail_window: int = 128) -> None:
+    """Wire the control room's callbacks to ``source``."""
+    keys = (["map", "feed", "feed_more", "feed_count"] + list(KPI_IDS) + [f"{k}:class" for k in KPI_IDS]
+            + list(HEALTH_IDS) + ["status_class", "legend", "clock", "state"])
+    outputs = ([Output("sensor-map", "figure"), Output("alert-feed", "children"), Output("feed-more", "children"),
+                Output("feed-count", "children")]
+               + [Output(k, "children") for k in KPI_IDS] + [Output(k, "className") for k in KPI_IDS]
+               + [Output(k, "children") for k in HEALTH_IDS]
+               + [Output("h-status-box", "className"), Output("map-legend", "children"),
+                  Output("sim-clock", "data"), Output("view-state", "data")])
+
+    @app.callback(outputs, Input("tick", "n_intervals"), Input("lang-switch", "value"), State("view-state", "data"))
+    def _refresh(_n: int, lang: str, state: dict[str, Any] | None) -> list[Any]:
+        out = refresh(source.snapshot(), lang, state, wards, map_style)
+        if not out:
+            raise PreventUpdate   # nothing new was published: send nothing at all
+        return [out.get(k, no_update) for k in keys]
+
+    @app.callback(Output({"type": "i18n", "key": ALL}, "children"), Output("operator-name", "placeholder"),
+                  Output("ioc-root", "lang"),
+                  Input("lang-switch", "value"), State({"type": "i18n", "key": ALL}, "id"),
+                  prevent_initial_call=True)
+    def _language(lang: str, ids: list[dict[str, str]]) -> tuple[list[str], str, str]:
+        lang = lang if lang in LANGS else "vi"
+        return [t(i["key"], lang) for i in ids], t("feed.operator.placeholder", lang), lang
+
+    @app.callback(Output({"type": "alert-note", "alert": MATCH}, "children"),
+                  Input({"type": "alert-ack", "alert": MATCH}, "n_clicks"),
+                  Input({"type": "alert-resolve", "alert": MATCH}, "n_clicks"),
+                  State("operator-name", "value"), State("lang-switch", "value"),
+                  prevent_initial_call=True)
+    def _act(ack: int | None, resolve: int | None, who: str | None, lang: str) -> str:
+        trigger = ctx.triggered_id
+        if not isinstance(trigger, Mapping) or not (ctx.triggered and ctx.triggered[0].get("value")):
+            raise PreventUpdate   # a row (re)appeared; nobody clicked
+        if not (who or "").strip():
+            return t("feed.need_name", lang)
+        try:
+            if trigger["type"] == "alert-ack":
+                a = source.acknowledge(int(trigger["alert"]), who or "")
+                return t("feed.acked_by", lang, who=a.acknowledged_by)
+            a = source.resolve(int(trigger["alert"]), who or "", "")
+            return t("feed.resolved_by", lang, who=a.resolved_by)
+        except AlertError as exc:
+            return str(exc)
+
+    @app.callback(Output("selected-sensor", "data"),
+                  Input("sensor-map", "clickData"),
+                  Input({"type": "alert-view", "alert": ALL, "sensor": ALL}, "n_clicks"),
+                  Input("detail-close", "n_clicks"),
+                  prevent_initial_call=True)
+    def _select(click: Mapping[str, Any] | None, _views: list[int | None], _close: int | None) -> int | None:
+        trigger = ctx.triggered_id
+        if trigger == "detail-close":
+            return None
+        if trigger == "sensor-map":
+            points = (click or {}).get("points") or []
+            if points and isinstance(points[0].get("customdata"), (int, float)) and points[0]["customdata"] >= 0:
+                return int(points[0]["customdata"])
+            raise PreventUpdate
+        if isinstance(trigger, Mapping) and ctx.triggered and ctx.triggered[0].get("value"):
+            return int(trigger["sensor"])
+        raise PreventUpdate
+
+    @app.callback(Output("detail-graph", "figure"), Output("detail-graph", "extendData"),
+                  Output("detail-header", "children"), Output("sensor-detail", "className"),
+                  Output("detail-state", "data"),
+                  Input("selected-sensor", "data"), Input("tick", "n_intervals"), Input("lang-switch", "value"),
+                  State("detail-state", "data"))
+    def _detail(sensor: int | None, _n: int, lang: str, state: Mapping[str, Any] | None) -> tuple[Any, ...]:
+        hidden = "card detail-card is-hidden"
+        if sensor is None:
+            if state is None:
+                raise PreventUpdate
+            return no_update, no_update, "", hidden, None
+        snap = source.snapshot()
+        if not 0 <= int(sensor) < len(snap.registry):
+            return no_update, no_update, "", hidden, None
+        sensor = int(sensor)
+        header = _detail_header(snap, sensor, lang)
+        fresh = (state is None or state.get("sensor") != sensor or state.get("lang") != lang
+                 or state.get("run") != snap.run_id)
+        if not fresh and state.get("seq") == snap.seq:
+            raise PreventUpdate
+        recent = source.recent(sensor)
+        ts = recent["ts"]
+        newest = float(ts[-1]) if ts.size else None
+        new_state = {"sensor": sensor, "lang": lang, "run": snap.run_id, "seq": snap.seq,
+                     "last": newest if newest is not None else (state or {}).get("last"),
+                     "header": stable_hash(header)}
+        if fresh:
+            return (detail_figure(snap, sensor, recent, lang), no_update, header, "card detail-card", new_state)
+        ext = None
+        if state.get("last") is not None:
+            ext = detail_extension(snap, recent, float(state["last"]), detail_window)
+        header_changed = state.get("header") != new_state["header"]
+        if ext is None and not header_changed:
+            raise PreventUpdate   # no new reading of this sensor: send nothing
+        return (no_update, ext if ext is not None else no_update, header if header_changed else no_update,
+                no_update, new_state)
+
+    app.clientside_callback(
+        _AGE_JS,
+        Output({"type": "alert-age", "alert": ALL, "t": ALL}, "children"),
+        Input("sim-clock", "data"), Input("lang-switch", "value"), State("age-words", "data"),
+        State({"type": "alert-age", "alert": ALL, "t": ALL}, "id"),
+        prevent_initial_call=True,
+    )
+
+
+def _detail_header(snap: Snapshot, i: int, lang: str) -> list[Any]:
+    from dash import html
+
+    from dashboard.i18n import kind_label
+
+    spec = snap.registry.sensors[i]
+    status = STATUSES[int(snap.status[i])]
+    value = snap.last_value[i]
+    digits = 2 if math.isfinite(value) and abs(value) < 10 else 1
+    return [
+        html.Div([
+            html.Span(spec.name, className="detail-name", title=spec.name),
+            html.Span([html.Span(className=f"legend-mark mark-{status}"), t(f"status.{status}", lang)],
+                      className=f"detail-status status-{status}"),
+        ], className="detail-line1"),
+        html.Div([
+            html.Span(f"{kind_label(spec.kind, lang)} · {spec.ward} · {spec.id}", className="detail-meta"),
+            html.Span(t("detail.last", lang, value=fmt_num(value, lang, digits), unit=spec.unit,
+                        score=fmt_num(snap.score[i], lang, 2)), className="detail-last"),
+        ], className="detail-line2"),
+    ]

@@ -1,0 +1,345 @@
+"""Layout builders: the page, the KPI tiles, the alert-feed rows and the health bar.
+
+Pure functions of a :class:`~dashboard.source.Snapshot` and a language; no
+callbacks here.  Tiles are first reduced to a small frozen :class:`Tile` model
+so a refresh can tell (by its hash) whether a tile changed before rendering it.
+
+Stable element ids for automation: ``sensor-map``, ``alert-feed``,
+``kpi-traffic``, ``kpi-air``, ``kpi-flood``, ``kpi-utility``, ``kpi-health``,
+``sensor-detail``, ``lang-switch``, ``health-bar``.  Repeated elements use
+pattern-matching ids: ``{"type": "alert-ack", "alert": <id>}`` and friends,
+``{"type": "i18n", "key": <string key>}`` for static text.
+"""
+from __future__ import annotations
+
+import math
+import zlib
+from dataclasses import astuple, dataclass
+from typing import Any, Mapping
+
+from dash import dcc, html
+
+from dashboard.figures import map_figure
+from dashboard.i18n import LANGS, STRINGS, fmt_age, fmt_clock, fmt_num, kind_label, t
+from dashboard.source import STATUSES, Snapshot
+from processing.alerts import Alert, feed_sort_key
+from processing.aqi import CATEGORIES
+
+__all__ = ["FEED_LIMIT", "KPI_IDS", "Tile", "build_layout", "feed_entries", "feed_rows", "health_texts",
+           "i18n_span", "kpi_tiles", "legend_items", "render_tile", "alert_row", "initial_state", "stable_hash"]
+
+KPI_IDS: tuple[str, ...] = ("kpi-traffic", "kpi-air", "kpi-flood", "kpi-utility", "kpi-health")
+FEED_LIMIT = 40            # alert rows on screen; the rest are counted
+HEALTH_IDS: tuple[str, ...] = ("h-status", "h-rate", "h-dead", "h-open", "h-age", "h-clock", "h-date", "h-speed")
+_SEV_ICON = {"critical": "▲", "warning": "◆", "info": "●"}
+_DARK_TEXT_ON = {"#00E400", "#FFFF00", "#FF7E00"}
+
+
+def stable_hash(value: Any) -> int:
+    """A hash that is the same in every process (unlike ``hash`` of a str)."""
+    return zlib.crc32(repr(value).encode("utf-8"))
+
+
+def i18n_span(key: str, lang: str, **kw: Any) -> html.Span:
+    """Static text re-rendered by the language callback (pattern-matching id)."""
+    return html.Span(t(key, lang), id={"type": "i18n", "key": key}, **kw)
+
+
+# ------------------------------------------------------------------ KPI tiles
+
+@dataclass(frozen=True, slots=True)
+class Tile:
+    title: str
+    value: str
+    unit: str
+    detail: str
+    tone: str = "normal"          # normal | watch | warn | alert | idle
+    badge: str = ""               # AQI category name
+    badge_color: str = ""
+
+
+def _name(snap: Snapshot, i: int) -> str:
+    return snap.registry.sensors[i].name if i >= 0 else ""
+
+
+def _short(name: str, limit: int = 46) -> str:
+    return name if len(name) <= limit else name[: limit - 1].rstrip() + "…"
+
+
+def kpi_tiles(snap: Snapshot, lang: str) -> dict[str, Tile]:
+    """The five KPI tile models, keyed by element id."""
+    k = snap.kpis
+    idle = t("no_data", lang)
+    tiles: dict[str, Tile] = {}
+
+    if math.isfinite(k.traffic_speed):
+        tone = "alert" if k.traffic_sites and k.traffic_congested > k.traffic_sites / 3 else (
+            "warn" if k.traffic_congested else "normal")
+        tiles["kpi-traffic"] = Tile(t("kpi.traffic", lang), fmt_num(k.traffic_speed, lang, 0), "km/h",
+                                    t("kpi.traffic.congested", lang, n=k.traffic_congested, total=k.traffic_sites),
+                                    tone)
+    else:
+        tiles["kpi-traffic"] = Tile(t("kpi.traffic", lang), "–", "", idle, "idle")
+
+    if math.isfinite(k.aqi) and 0 <= k.aqi_category < len(CATEGORIES):
+        cat = CATEGORIES[k.aqi_category]
+        label = cat.label_en if lang == "en" else cat.label_vi
+        station = _short(_name(snap, k.aqi_sensor).split(" – ")[0].replace("Trạm quan trắc không khí ", ""), 34)
+        tone = ("normal", "normal", "watch", "warn", "alert", "alert")[k.aqi_category]
+        tiles["kpi-air"] = Tile(t("kpi.air", lang), f"{int(k.aqi)}", "",
+                                t("kpi.air.detail", lang, hour=fmt_clock(k.aqi_hour, seconds=False), station=station),
+                                tone, label, cat.color)
+    else:
+        tiles["kpi-air"] = Tile(t("kpi.air", lang), "–", "", idle, "idle")
+
+    if math.isfinite(k.flood_level):
+        levels = snap.extras.alert_levels[k.flood_sensor]
+        l1 = levels[0] if math.isfinite(levels[0]) else float("nan")
+        stage = t(f"kpi.flood.stage{k.flood_stage}", lang, l1=fmt_num(l1, lang, 1))
+        where = _short(_name(snap, k.flood_sensor).split(" – ")[-1], 30)
+        tiles["kpi-flood"] = Tile(t("kpi.flood", lang), fmt_num(k.flood_level, lang, 2), "m", f"{stage} · {where}",
+                                  ("normal", "warn", "alert", "alert")[min(k.flood_stage, 3)])
+    else:
+        tiles["kpi-flood"] = Tile(t("kpi.flood", lang), "–", "", idle, "idle")
+
+    if math.isfinite(k.pressure_min):
+        low = snap.registry.sensors[k.pressure_sensor].limit_low
+        tone = "alert" if (low is not None and k.pressure_min < low) or k.feeder_max_pct > 100 else (
+            "warn" if k.feeder_max_pct > 90 else "normal")
+        detail = t("kpi.utility.feeder", lang, total=fmt_num(k.feeder_total, lang, 1),
+                   pct=fmt_num(k.feeder_max_pct, lang, 0)) if math.isfinite(k.feeder_total) else ""
+        tiles["kpi-utility"] = Tile(t("kpi.utility", lang), fmt_num(k.pressure_min, lang, 2),
+                                    f"bar {t('kpi.utility.pressure', lang)}", detail, tone)
+    else:
+        tiles["kpi-utility"] = Tile(t("kpi.utility", lang), "–", "", idle, "idle")
+
+    if k.total:
+        share = 100.0 * k.online / k.total
+        tone = "alert" if share < 70 else ("warn" if share < 95 else "normal")
+        tiles["kpi-health"] = Tile(t("kpi.health", lang), fmt_num(share, lang, 0), "%",
+                                   t("kpi.health.detail", lang, online=k.online, total=k.total,
+                                     stale=k.stale + k.never), tone)
+    else:
+        tiles["kpi-health"] = Tile(t("kpi.health", lang), "–", "", idle, "idle")
+    return tiles
+
+
+def render_tile(tile: Tile) -> list[Any]:
+    """Children of a KPI tile element."""
+    main: list[Any] = [html.Span(tile.value, className="tile-value")]
+    if tile.unit:
+        main.append(html.Span(tile.unit, className="tile-unit"))
+    if tile.badge:
+        fg = "#111111" if tile.badge_color.upper() in _DARK_TEXT_ON else "#FFFFFF"
+        main.append(html.Span(tile.badge, className="tile-badge",
+                              style={"backgroundColor": tile.badge_color, "color": fg}))
+    return [
+        html.Div([html.Span(className=f"tone-dot tone-{tile.tone}"), tile.title], className="tile-title"),
+        html.Div(main, className="tile-main"),
+        html.Div(tile.detail, className="tile-detail", title=tile.detail),
+    ]
+
+
+def tile_class(tile: Tile) -> str:
+    return f"tile tone-{tile.tone}"
+
+
+# ------------------------------------------------------------------ alert feed
+
+def feed_entries(snap: Snapshot, limit: int = FEED_LIMIT) -> tuple[list[Alert], int]:
+    """The alerts to show (open and acknowledged, most urgent first) and how many more there are."""
+    live = sorted((a for a in snap.alerts if a.state != "resolved"), key=feed_sort_key)
+    return live[:limit], max(0, len(live) - limit)
+
+
+def _value_text(snap: Snapshot, a: Alert, lang: str) -> str:
+    spec = snap.registry.sensors[a.sensor]
+    if not math.isfinite(a.last_value):
+        return ""
+    return f"{fmt_num(a.last_value, lang, 2 if abs(a.last_value) < 10 else 1)} {spec.unit}"
+
+
+def alert_row(snap: Snapshot, a: Alert, lang: str) -> html.Div:
+    """One alert in two lines: severity, reason, sensor kind, value, state and age; then the
+    sensor's name and ward, and the operator buttons."""
+    spec = snap.registry.sensors[a.sensor]
+    if a.state == "acknowledged":
+        state = t("feed.acked_by", lang, who=a.acknowledged_by)
+    else:
+        state = t(f"state.{a.state}", lang)
+    value = _value_text(snap, a, lang)
+    first: list[Any] = [
+        html.Span([html.Span(_SEV_ICON[a.severity], className="sev-icon"),
+                   html.Span(t(f"severity.{a.severity}", lang), className="sev-text")], className="sev-badge"),
+        html.Span(t(f"reason.{a.kind}", lang), className="alert-reason"),
+        html.Span(kind_label(spec.kind, lang), className="alert-kind"),
+        html.Span(className="alert-gap"),
+    ]
+    if value:
+        first.append(html.Span(value, className="alert-value"))
+    if a.cleared_at is not None:
+        first.append(html.Span(t("feed.cleared", lang), className="alert-cleared"))
+    elif a.occurrences > 1:
+        first.append(html.Span(t("feed.repeat", lang, n=a.occurrences), className="alert-repeat"))
+    first += [html.Span(state, className="alert-state"),
+              html.Span(fmt_age(snap.sim_time - a.opened_at, lang),
+                        id={"type": "alert-age", "alert": a.id, "t": a.opened_at}, className="alert-age")]
+    second = [
+        html.Span(f"{spec.name} · {spec.ward}", className="alert-where", title=f"{spec.name} · {spec.id}"),
+        html.Div(id={"type": "alert-note", "alert": a.id}, className="alert-note"),
+        html.Button(t("feed.view", lang), id={"type": "alert-view", "alert": a.id, "sensor": a.sensor},
+                    className="btn btn-view", n_clicks=0),
+        html.Button(t("feed.ack", lang), id={"type": "alert-ack", "alert": a.id}, className="btn btn-ack",
+                    disabled=a.state != "open", n_clicks=0),
+        html.Button(t("feed.resolve", lang), id={"type": "alert-resolve", "alert": a.id},
+                    className="btn btn-resolve", n_clicks=0),
+    ]
+    classes = f"alert-row sev-{a.severity} state-{a.state}" + (" is-cleared" if a.cleared_at is not None else "")
+    return html.Div([html.Div(first, className="alert-line1"), html.Div(second, className="alert-line2")],
+                    className=classes, id={"type": "alert-row", "alert": a.id})
+
+
+def feed_rows(snap: Snapshot, lang: str, limit: int = FEED_LIMIT) -> list[html.Div]:
+    entries, _ = feed_entries(snap, limit)
+    if not entries:
+        return [html.Div(t("feed.empty", lang), className="feed-empty")]
+    return [alert_row(snap, a, lang) for a in entries]
+
+
+def feed_footer(snap: Snapshot, lang: str, limit: int = FEED_LIMIT) -> str:
+    _, more = feed_entries(snap, limit)
+    return t("feed.more", lang, n=more) if more else ""
+
+
+# ------------------------------------------------------------------ health bar
+
+def health_texts(snap: Snapshot, lang: str) -> dict[str, str]:
+    """Texts of the health bar's value slots, keyed by element id."""
+    h = snap.health
+    age = fmt_age(h.newest_age_s, lang)
+    return {
+        "h-status": t(f"health.status.{h.status}", lang),
+        "h-rate": fmt_num(h.readings_per_s, lang, 1),
+        "h-dead": fmt_num(h.deadletters_total, lang, 0),
+        "h-open": fmt_num(h.alerts_open, lang, 0),
+        "h-age": t("age.ago", lang, age=age) if age != t("age.now", lang) and age != "–" else age,
+        "h-clock": fmt_clock(snap.sim_time),
+        "h-date": fmt_clock(snap.sim_time, date=True).split(" ")[1] if math.isfinite(snap.sim_time) else "",
+        "h-speed": t("sim_speed", lang, speed=fmt_num(snap.speed, lang, 0 if snap.speed >= 1 else 2)),
+    }
+
+
+def health_class(snap: Snapshot) -> str:
+    return f"health-status status-{snap.health.status}"
+
+
+def legend_items(snap: Snapshot, lang: str) -> list[html.Div]:
+    """The map legend: each status's marker shape and colour, its name and how many sensors have it."""
+    counts = snap.status_counts()
+    return [html.Div([html.Span(className=f"legend-mark mark-{name}"),
+                      html.Span(t(f"status.{name}", lang), className="legend-label"),
+                      html.Span(fmt_num(counts[code], lang, 0), className="legend-count")],
+                     className=f"legend-item legend-{name}")
+            for code, name in enumerate(STATUSES)]
+
+
+# ------------------------------------------------------------------ the page
+
+def initial_state(snap: Snapshot, lang: str, tiles: Mapping[str, Tile], health: Mapping[str, str]) -> dict[str, Any]:
+    """What the browser holds after a full render (sent back with each refresh)."""
+    entries, _ = feed_entries(snap)
+    return {
+        "run": snap.run_id, "seq": snap.seq, "lang": lang,
+        "feed": [[a.id, a.rev] for a in entries],
+        "overlay": [int(i) for i in (snap.status == 2).nonzero()[0]],
+        "kpi": {k: stable_hash(astuple(v)) for k, v in tiles.items()},
+        "health": {k: stable_hash(v) for k, v in health.items()},
+        "legend": list(snap.status_counts()),
+    }
+
+
+def _age_words() -> dict[str, dict[str, str]]:
+    return {lang: {k: STRINGS[f"age.{k}"][lang] for k in ("now", "s", "min", "h", "d")} for lang in LANGS}
+
+
+def build_layout(snap: Snapshot, wards: Mapping[str, Any] | None, *, lang: str = "vi", refresh_ms: int = 1000,
+                 map_style: Any = None) -> html.Div:
+    """The whole control-room page for one snapshot."""
+    tiles = kpi_tiles(snap, lang)
+    health = health_texts(snap, lang)
+    figure = map_figure(snap, wards, lang, style=map_style)
+
+    def chip(label_key: str, value_id: str) -> html.Div:
+        return html.Div([html.Span(health[value_id], id=value_id, className="chip-value"),
+                         i18n_span(label_key, lang, className="chip-label")], className="chip")
+
+    header = html.Header([
+        html.Div([
+            html.Div(i18n_span("title", lang), className="brand-title"),
+            html.Div(i18n_span("city", lang), className="brand-city"),
+        ], className="brand"),
+        html.Div([
+            html.Div([html.Span(className="status-dot"), html.Span(health["h-status"], id="h-status")],
+                     id="h-status-box", className=health_class(snap)),
+            chip("health.rate", "h-rate"),
+            chip("health.dead", "h-dead"),
+            chip("health.open", "h-open"),
+            chip("health.age", "h-age"),
+        ], id="health-bar", className="health-bar"),
+        html.Div([
+            html.Div(health["h-clock"], id="h-clock", className="clock-time"),
+            html.Div([html.Span(health["h-date"], id="h-date"), html.Span(health["h-speed"], id="h-speed",
+                                                                          className="clock-speed")],
+                     className="clock-sub"),
+        ], className="clock"),
+        dcc.RadioItems(id="lang-switch", value=lang, inline=True, className="lang-switch",
+                       options=[{"label": html.Span("VI", title=STRINGS["lang.vi"]["vi"]), "value": "vi"},
+                                {"label": html.Span("EN", title=STRINGS["lang.en"]["en"]), "value": "en"}],
+                       inputClassName="lang-input", labelClassName="lang-label"),
+    ], className="topbar")
+
+    kpis = html.Section([html.Div(render_tile(tiles[k]), id=k, className=tile_class(tiles[k])) for k in KPI_IDS],
+                        className="kpi-row")
+
+    map_card = html.Div([
+        html.Div([html.Div(i18n_span("map.title", lang), className="card-title"),
+                  html.Div(legend_items(snap, lang), id="map-legend", className="legend")],
+                 className="card-head"),
+        dcc.Graph(id="sensor-map", figure=figure, className="map-graph", style={"height": "100%"},
+                  config={"displayModeBar": False, "scrollZoom": True, "doubleClick": "reset"}),
+    ], className="card map-card")
+
+    detail = html.Div([
+        html.Div([
+            html.Div(id="detail-header", className="detail-header"),
+            html.Button(i18n_span("detail.close", lang), id="detail-close", className="btn btn-close", n_clicks=0),
+        ], className="card-head detail-head"),
+        dcc.Graph(id="detail-graph", className="detail-graph", style={"height": "100%"},
+                  config={"displayModeBar": False}, figure={"data": [], "layout": {
+                      "paper_bgcolor": "#111a2b", "plot_bgcolor": "#111a2b",
+                      "xaxis": {"visible": False}, "yaxis": {"visible": False}}}),
+    ], id="sensor-detail", className="card detail-card is-hidden")
+
+    feed = html.Div([
+        html.Div([html.Div(i18n_span("feed.title", lang), className="card-title"),
+                  html.Span(str(snap.health.alerts_active), id="feed-count", className="feed-count")],
+                 className="card-head"),
+        html.Div([html.Label(i18n_span("feed.operator", lang), htmlFor="operator-name", className="operator-label"),
+                  dcc.Input(id="operator-name", type="text", debounce=False, maxLength=64,
+                            placeholder=t("feed.operator.placeholder", lang), className="operator-input")],
+                 className="operator"),
+        html.Div(feed_rows(snap, lang), id="alert-feed", className="alert-feed"),
+        html.Div(feed_footer(snap, lang), id="feed-more", className="feed-more"),
+    ], className="card feed-card")
+
+    stores = [
+        dcc.Interval(id="tick", interval=refresh_ms, n_intervals=0),
+        dcc.Store(id="view-state", data=initial_state(snap, lang, tiles, health)),
+        dcc.Store(id="sim-clock", data=snap.sim_time),
+        dcc.Store(id="selected-sensor", data=None),
+        dcc.Store(id="detail-state", data=None),
+        dcc.Store(id="age-words", data=_age_words()),
+    ]
+    return html.Div([*stores, header, kpis,
+                     html.Main([map_card, html.Div([feed, detail], className="right-col")], className="main-grid")],
+                    id="ioc-root", className="ioc-root", lang=lang)

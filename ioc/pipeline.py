@@ -1,0 +1,531 @@
+"""The embedded pipeline: simulated city -> in-process bus -> anomaly core -> alerts -> snapshot.
+
+One process, no broker::
+
+    CityStream.advance(sim_now) ──▶ asyncio.Queue[ReadingBatch] ──▶ validate ──▶ AnomalyCore
+        (producer, every tick_s)          (the bus)                 (dead letters)      │
+                                                                     AlertList ◀────────┘
+                                                                         │
+                                        Snapshot (immutable) ◀── publish ┘ ──▶ dashboard, HTTP API
+
+Simulated time runs ``speed`` times faster than the wall clock, from the
+moment :meth:`Pipeline.run` starts; before that :meth:`Pipeline.preroll`
+pushes ``preroll_hours`` of history through the same stages as fast as it can,
+so baselines, charts and the hourly air-quality index have data from the
+first page load.  Both clocks are injected (``clock``, ``sleep``), so tests
+drive the pipeline without waiting.
+
+Thread model: the pipeline's own asyncio loop (one thread) owns the core and
+the alert list; the web server's threads read :meth:`Pipeline.snapshot` (an
+immutable object swapped atomically) and call :meth:`Pipeline.recent`,
+:meth:`Pipeline.acknowledge` and :meth:`Pipeline.resolve`, which take the
+pipeline's lock.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+import numpy as np
+
+from dashboard.source import (ALERT, NORMAL, OFFLINE, WARNING, Health, Kpis, LatencyHistogram, Metrics,
+                              SensorExtras, Snapshot)
+from processing import aqi as vn_aqi
+from processing.alerts import Alert, AlertConfig, AlertList
+from processing.batch import ReadingBatch
+from processing.config import CoreConfig
+from processing.core import AnomalyCore
+from processing.kinds import KINDS
+from processing.registry import Registry
+from simulators.city import CitySimulator
+
+__all__ = ["KpiConfig", "Pipeline", "PipelineConfig", "STAGES", "load_extras", "sites"]
+
+#: Pipeline stages whose latency is measured (seconds, histogram per stage).
+STAGES: tuple[str, ...] = ("simulate", "queue", "validate", "score", "alerts", "publish")
+#: Histogram bucket upper bounds, seconds.
+LATENCY_BUCKETS: tuple[float, ...] = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+@dataclass(frozen=True, slots=True)
+class KpiConfig:
+    # an intersection is congested when a speed sensor there reads below this ...
+    congested_speed_kmh: float = 20.0
+    # ... or a lane-occupancy sensor there reads at least this
+    congested_occupancy_pct: float = 35.0
+    # sensors closer than this belong to one site (intersection, air station)
+    site_radius_m: float = 80.0
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineConfig:
+    speed: float = 1.0                  # simulated seconds per wall second
+    anomaly_rate: float = 0.5           # injected anomalies per sensor per simulated day
+    seed: int = 1
+    preroll_hours: float = 6.0          # history simulated quickly before going live
+    preroll_step_s: float = 600.0       # simulated seconds per preroll batch
+    # anomalies start this far into the preroll (None: half of it), so baselines settle first
+    anomaly_warmup_s: float | None = None
+    tick_s: float = 0.5                 # wall seconds between simulator advances
+    queue_size: int = 64                # batches the bus holds before the producer waits
+    rate_window_s: float = 10.0         # readings/s over this many wall seconds
+    warn_score: float = 0.5             # status 'warning' from this score
+    core: CoreConfig = field(default_factory=CoreConfig)
+    alerts: AlertConfig = field(default_factory=AlertConfig)
+    kpi: KpiConfig = field(default_factory=KpiConfig)
+
+    def __post_init__(self) -> None:
+        def check(name: str, ok: bool, want: str) -> None:
+            if not ok:
+                raise ValueError(f"pipeline setting '{name}' must be {want}, got {getattr(self, name)!r}")
+
+        check("speed", math.isfinite(self.speed) and self.speed > 0, "a number > 0")
+        check("anomaly_rate", math.isfinite(self.anomaly_rate) and self.anomaly_rate >= 0, "a number >= 0")
+        check("seed", self.seed >= 0, ">= 0")
+        check("preroll_hours", 0 <= self.preroll_hours <= 24 * 14, "between 0 and 336")
+        check("preroll_step_s", self.preroll_step_s > 0, "> 0")
+        check("tick_s", 0 < self.tick_s <= 2.0, "in (0, 2]")
+        check("queue_size", self.queue_size >= 1, ">= 1")
+        check("rate_window_s", self.rate_window_s > 0, "> 0")
+
+
+# ----------------------------------------------------------------- city facts
+
+def load_extras(path: str | Path, registry: Registry) -> SensorExtras:
+    """Flood alert levels (``alert_level_1/2/3``) and feeder ratings (``rated_mw``) from the
+    registry GeoJSON's properties; registry limits fill in where the file has none."""
+    extras = extras_from_registry(registry)
+    try:
+        obj = json.loads(Path(path).read_text(encoding="utf-8-sig"))
+        features = obj.get("features", []) if isinstance(obj, dict) else []
+    except (OSError, ValueError):
+        return extras
+    levels, rated = extras.alert_levels.copy(), extras.rated.copy()
+    for feat in features:
+        props = feat.get("properties") if isinstance(feat, dict) else None
+        if not isinstance(props, dict):
+            continue
+        i = registry.index_of(str(props.get("id")))
+        if i < 0:
+            continue
+        for j in range(3):
+            v = props.get(f"alert_level_{j + 1}")
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+                levels[i, j] = float(v)
+        v = props.get("rated_mw")
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0:
+            rated[i] = float(v)
+    return SensorExtras(levels, rated)
+
+
+def extras_from_registry(registry: Registry) -> SensorExtras:
+    """Defaults: a water-level sensor's hard limit is its top alert level; a feeder's is its rating."""
+    n = len(registry)
+    extras = SensorExtras.empty(n)
+    kinds = np.array([s.kind for s in registry.sensors], dtype=object)
+    water = kinds == "water_level"
+    extras.alert_levels[water, 2] = registry.limit_high[water]
+    feeder = kinds == "feeder_load"
+    extras.rated[feeder] = registry.limit_high[feeder]
+    return extras
+
+
+def sites(lon: np.ndarray, lat: np.ndarray, radius_m: float) -> np.ndarray:
+    """Group points closer than ``radius_m`` (greedy, in order): site number per point."""
+    n = lon.shape[0]
+    site = np.full(n, -1, dtype=np.int64)
+    if n == 0:
+        return site
+    y = np.radians(lat) * 6_371_000.0
+    x = np.radians(lon) * 6_371_000.0 * np.cos(np.radians(float(np.mean(lat))))
+    k = 0
+    for i in range(n):
+        if site[i] >= 0:
+            continue
+        near = (site < 0) & ((x - x[i]) ** 2 + (y - y[i]) ** 2 <= radius_m * radius_m)
+        site[near] = k
+        k += 1
+    return site
+
+
+# -------------------------------------------------------------------- metrics
+
+class _Histogram:
+    def __init__(self) -> None:
+        self.counts = np.zeros(len(LATENCY_BUCKETS) + 1, dtype=np.int64)
+        self.total = 0.0
+
+    def observe(self, seconds: float) -> None:
+        self.counts[int(np.searchsorted(LATENCY_BUCKETS, seconds, side="left"))] += 1
+        self.total += seconds
+
+    def frozen(self) -> LatencyHistogram:
+        return LatencyHistogram(LATENCY_BUCKETS, tuple(int(c) for c in self.counts), self.total)
+
+
+class _Rate:
+    """Readings per second over a sliding window of the wall clock."""
+
+    def __init__(self, window_s: float) -> None:
+        self.window_s = window_s
+        self._events: deque[tuple[float, int]] = deque()
+        self._since: float | None = None
+
+    def reset(self, now: float) -> None:
+        self._events.clear()
+        self._since = now
+
+    def add(self, now: float, n: int) -> None:
+        if self._since is None:
+            self._since = now
+        self._events.append((now, n))
+        self._trim(now)
+
+    def per_s(self, now: float) -> float:
+        self._trim(now)
+        if self._since is None:
+            return 0.0
+        span = min(self.window_s, max(now - self._since, 1e-9))
+        return sum(n for _, n in self._events) / span if span >= 0.5 else 0.0
+
+    def _trim(self, now: float) -> None:
+        while self._events and self._events[0][0] <= now - self.window_s:
+            self._events.popleft()
+
+
+# ------------------------------------------------------------------- pipeline
+
+class Pipeline:
+    """The embedded pipeline for one registry; see the module docstring."""
+
+    def __init__(self, registry: Registry, config: PipelineConfig | None = None, *,
+                 extras: SensorExtras | None = None, clock: Callable[[], float] = time.time,
+                 sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep, start: float | None = None) -> None:
+        self.registry = registry
+        self.config = cfg = config or PipelineConfig()
+        self.extras = extras or extras_from_registry(registry)
+        self._clock = clock
+        self._sleep = sleep
+        n = len(registry)
+        self.run_id = uuid.uuid4().hex[:12]
+        self._lock = threading.RLock()
+
+        self.live_start = float(start if start is not None else clock())     # simulated time going live
+        preroll_s = cfg.preroll_hours * 3600.0
+        self.sim_start = self.live_start - preroll_s
+        warm = preroll_s / 2 if cfg.anomaly_warmup_s is None else cfg.anomaly_warmup_s
+        self._sim = CitySimulator(registry, seed=cfg.seed, anomaly_rate=cfg.anomaly_rate)
+        self._stream = self._sim.stream(self.sim_start, warmup_s=warm)
+        self.core = AnomalyCore(registry, cfg.core)
+        self.alerts = AlertList(registry, cfg.alerts)
+        self._sim_now = self.sim_start
+        self._wall_start: float | None = None
+        self._prerolled = False
+
+        self._last_value = np.full(n, np.nan)
+        self._score = np.zeros(n)
+        self._status = np.full(n, OFFLINE, dtype=np.int8)
+        self._status_rev = np.zeros(n, dtype=np.int64)
+        self._seq = 0
+
+        kinds = np.array([s.kind for s in registry.sensors], dtype=object)
+        self._kind_idx = {k: np.flatnonzero(kinds == k) for k in KINDS}
+        self._valid_lo = np.array([KINDS[k].valid_min for k in kinds], dtype=np.float64)
+        self._valid_hi = np.array([KINDS[k].valid_max for k in kinds], dtype=np.float64)
+        lon = np.array([s.lon for s in registry.sensors])
+        lat = np.array([s.lat for s in registry.sensors])
+        traffic = np.flatnonzero(np.isin(kinds, ["avg_speed", "occupancy"]))
+        self._traffic_idx = traffic
+        self._traffic_site = sites(lon[traffic], lat[traffic], cfg.kpi.site_radius_m)
+        pm = np.flatnonzero(np.isin(kinds, ["pm25", "pm10"]))
+        self._pm_idx = pm
+        self._pm_row = np.full(n, -1, dtype=np.int64)
+        self._pm_row[pm] = np.arange(pm.size)
+        self._pm_is25 = kinds[pm] == "pm25"
+        self._pm_site = sites(lon[pm], lat[pm], cfg.kpi.site_radius_m)
+        self._hourly = vn_aqi.HourlyMeans(pm.size)
+
+        self._readings_total = 0
+        self._dead: dict[str, int] = {"unknown_sensor": 0, "non_finite": 0, "out_of_range": 0}
+        self._hist = {s: _Histogram() for s in STAGES}
+        self._rate = _Rate(cfg.rate_window_s)
+        self._snapshot = self._build_snapshot(status="starting")
+
+    # ---------------------------------------------------------- public API
+    def snapshot(self) -> Snapshot:
+        """The latest published snapshot (immutable; safe from any thread)."""
+        return self._snapshot
+
+    def recent(self, sensor: int) -> dict[str, np.ndarray]:
+        if not 0 <= sensor < len(self.registry):
+            raise IndexError(f"no sensor {sensor}")
+        with self._lock:
+            return {k: v.copy() for k, v in self.core.recent(sensor).items()}
+
+    def acknowledge(self, alert_id: int, by: str) -> Alert:
+        with self._lock:
+            a = self.alerts.acknowledge(alert_id, by, self._sim_now)
+            self._publish()
+            return a
+
+    def resolve(self, alert_id: int, by: str, comment: str = "") -> Alert:
+        with self._lock:
+            a = self.alerts.resolve(alert_id, by, self._sim_now, comment)
+            self._publish()
+            return a
+
+    @property
+    def sim_now(self) -> float:
+        return self._sim_now
+
+    def sim_time_at(self, wall: float) -> float:
+        """Simulated time at wall-clock instant ``wall`` (live phase)."""
+        if self._wall_start is None:
+            return self.live_start
+        return self.live_start + (wall - self._wall_start) * self.config.speed
+
+    def preroll(self, on_progress: Callable[[float], None] | None = None) -> None:
+        """Push the history up to the live start through every stage, as fast as possible."""
+        if self._prerolled:
+            return
+        step = self.config.preroll_step_s
+        total = max(self.live_start - self.sim_start, 1e-9)
+        t = self.sim_start
+        while True:
+            t = min(t + step, self.live_start)
+            start = time.perf_counter()
+            batch, _ = self._stream.advance(t)
+            self._hist["simulate"].observe(time.perf_counter() - start)
+            self.process(batch, t, status="warming_up")
+            if on_progress is not None:
+                on_progress(min(1.0, (t - self.sim_start) / total))
+            if t >= self.live_start:
+                break
+        self._prerolled = True
+        self._rate.reset(self._clock())
+        with self._lock:
+            self._publish()
+
+    def step(self, sim_now: float) -> Snapshot:
+        """Advance the simulator to ``sim_now`` and process what it produced (synchronous form of one tick)."""
+        start = time.perf_counter()
+        batch, _ = self._stream.advance(sim_now)
+        self._hist["simulate"].observe(time.perf_counter() - start)
+        return self.process(batch, sim_now)
+
+    def process(self, batch: ReadingBatch, sim_now: float, *, status: str = "ok",
+                queued_at: float | None = None) -> Snapshot:
+        """Validate, score, alert and publish one batch at simulated time ``sim_now``."""
+        with self._lock:
+            if queued_at is not None:
+                self._hist["queue"].observe(time.perf_counter() - queued_at)
+            self._sim_now = max(self._sim_now, float(sim_now))
+            now = self._sim_now
+            t0 = time.perf_counter()
+            batch = self._validate(batch)
+            t1 = time.perf_counter()
+            self._hist["validate"].observe(t1 - t0)
+            if len(batch):
+                scores = self.core.update(batch)
+                self._remember(batch, scores.score)
+                if self._pm_idx.size:
+                    rows = self._pm_row[batch.sensor]
+                    pm = rows >= 0
+                    self._hourly.add(rows[pm], batch.ts[pm], batch.value[pm])
+            t2 = time.perf_counter()
+            self._hist["score"].observe(t2 - t1)
+            if len(batch):
+                self.alerts.ingest(batch, scores.alert, scores.score, scores.reasons)
+            self.alerts.check_silence(self.core.last_seen(), now)
+            self.alerts.tick(now)
+            t3 = time.perf_counter()
+            self._hist["alerts"].observe(t3 - t2)
+            self._readings_total += len(batch)
+            self._rate.add(self._clock(), len(batch))
+            snap = self._publish(status)
+            self._hist["publish"].observe(time.perf_counter() - t3)
+            return snap
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Go live until ``stop`` is set: a producer advancing the simulator every ``tick_s``
+        onto the bus, and a consumer processing each batch."""
+        if not self._prerolled:
+            self.preroll()
+        self._wall_start = self._clock()
+        self._rate.reset(self._wall_start)
+        bus: asyncio.Queue[tuple[ReadingBatch, float, float] | None] = asyncio.Queue(self.config.queue_size)
+        consumer = asyncio.create_task(self._consume(bus))
+        try:
+            while not stop.is_set():
+                sim_now = self.sim_time_at(self._clock())
+                start = time.perf_counter()
+                batch, _ = self._stream.advance(sim_now)
+                self._hist["simulate"].observe(time.perf_counter() - start)
+                await bus.put((batch, sim_now, time.perf_counter()))
+                if stop.is_set():
+                    break
+                await self._wait(stop, self.config.tick_s)
+        finally:
+            await bus.put(None)
+            await consumer
+
+    # ------------------------------------------------------------ private
+    async def _wait(self, stop: asyncio.Event, seconds: float) -> None:
+        sleeper = asyncio.ensure_future(self._sleep(seconds))
+        stopper = asyncio.ensure_future(stop.wait())
+        done, pending = await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _consume(self, bus: asyncio.Queue) -> None:
+        while True:
+            item = await bus.get()
+            if item is None:
+                return
+            batch, sim_now, queued_at = item
+            self.process(batch, sim_now, queued_at=queued_at)
+
+    def _validate(self, batch: ReadingBatch) -> ReadingBatch:
+        """Readings the core cannot take become dead letters (counted by reason)."""
+        if len(batch) == 0:
+            return batch
+        s = batch.sensor
+        known = (s >= 0) & (s < len(self.registry))
+        finite = np.isfinite(batch.value) & np.isfinite(batch.ts)
+        si = np.where(known, s, 0)
+        with np.errstate(invalid="ignore"):
+            in_range = (batch.value >= self._valid_lo[si]) & (batch.value <= self._valid_hi[si])
+        good = known & finite & in_range
+        if good.all():
+            return batch
+        self._dead["unknown_sensor"] += int((~known).sum())
+        self._dead["non_finite"] += int((known & ~finite).sum())
+        self._dead["out_of_range"] += int((known & finite & ~in_range).sum())
+        return batch.take(good)
+
+    def _remember(self, batch: ReadingBatch, score: np.ndarray) -> None:
+        order = np.lexsort((batch.ts, batch.sensor))
+        s = batch.sensor[order]
+        last = np.r_[np.flatnonzero(s[1:] != s[:-1]), s.size - 1]
+        rows = order[last]
+        idx = batch.sensor[rows]
+        seen = self.core.last_seen()[idx]
+        fresh = batch.ts[rows] >= seen            # late readings do not replace the newest
+        self._last_value[idx[fresh]] = batch.value[rows[fresh]]
+        self._score[idx[fresh]] = score[rows[fresh]]
+
+    def _publish(self, status: str | None = None) -> Snapshot:
+        snap = self._build_snapshot(status or ("ok" if self._prerolled else "warming_up"))
+        self._snapshot = snap
+        return snap
+
+    def _build_snapshot(self, status: str) -> Snapshot:
+        cfg = self.config
+        now = self._sim_now
+        self._seq += 1
+        last_ts = self.core.last_seen()
+        offline = np.isnan(last_ts)
+        silent = self.core.silent(now)
+        offline[silent] = True
+        st = np.full(len(self.registry), NORMAL, dtype=np.int8)
+        st[self._score >= cfg.warn_score] = WARNING
+        st[self.core.in_alert()] = ALERT
+        st[offline] = OFFLINE
+        changed = st != self._status
+        self._status_rev[changed] = self._seq
+        self._status = st
+        alerts = self.alerts.alerts()
+        n_open = sum(1 for a in alerts if a.state == "open")
+        n_active = n_open + sum(1 for a in alerts if a.state == "acknowledged")
+        newest = float(np.nanmax(last_ts)) if not np.isnan(last_ts).all() else float("nan")
+        wall = self._clock()
+        if status == "ok" and offline.size and offline.mean() > 0.5:
+            status = "degraded"          # most of the city has gone quiet
+        health = Health(
+            status=status,
+            readings_per_s=self._rate.per_s(wall), readings_total=self._readings_total,
+            deadletters_total=sum(self._dead.values()), alerts_open=n_open, alerts_active=n_active,
+            newest_age_s=now - newest if math.isfinite(newest) else float("nan"))
+        metrics = Metrics(self._readings_total, sum(self._dead.values()), dict(self._dead),
+                          {k: h.frozen() for k, h in self._hist.items()})
+        return Snapshot(
+            run_id=self.run_id, seq=self._seq, sim_time=now, wall_time=wall, speed=cfg.speed,
+            registry=self.registry, extras=self.extras, last_value=self._last_value.copy(), last_ts=last_ts,
+            score=self._score.copy(), status=st.copy(), status_rev=self._status_rev.copy(), alerts=alerts,
+            alerts_rev=self.alerts.rev, kpis=self._kpis(now, offline, silent.size), health=health,
+            metrics=metrics, warn_score=cfg.warn_score, band_k=cfg.core.z_report)
+
+    def _kpis(self, now: float, offline: np.ndarray, stale: int) -> Kpis:
+        cfg = self.config.kpi
+        v = self._last_value
+        online = ~offline
+        out: dict[str, Any] = {}
+
+        def live(kind: str) -> np.ndarray:
+            idx = self._kind_idx[kind]
+            return idx[online[idx] & np.isfinite(v[idx])]
+
+        speed = live("avg_speed")
+        if speed.size:
+            out["traffic_speed"] = float(v[speed].mean())
+        t_idx = self._traffic_idx
+        if t_idx.size:
+            kinds_speed = np.isin(t_idx, self._kind_idx["avg_speed"])
+            vals = v[t_idx]
+            with np.errstate(invalid="ignore"):
+                jam = online[t_idx] & np.where(kinds_speed, vals < cfg.congested_speed_kmh,
+                                               vals >= cfg.congested_occupancy_pct)
+            out["traffic_sites"] = int(self._traffic_site.max() + 1)
+            out["traffic_congested"] = int(np.unique(self._traffic_site[jam]).size)
+
+        if self._pm_idx.size:
+            means = self._hourly.matrix(now)
+            sub = np.full(self._pm_idx.size, np.nan)
+            nc = vn_aqi.nowcast(means)
+            sub[self._pm_is25] = vn_aqi.sub_index("pm25", nc[self._pm_is25])
+            sub[~self._pm_is25] = vn_aqi.sub_index("pm10", nc[~self._pm_is25])
+            ok = np.isfinite(sub)
+            if ok.any():
+                best = int(np.flatnonzero(ok)[np.argmax(sub[ok])])
+                value = float(vn_aqi.round_aqi(sub[best]))
+                out.update(aqi=value, aqi_category=int(vn_aqi.category(value)), aqi_sensor=int(self._pm_idx[best]),
+                           aqi_hour=(math.floor(now / 3600.0) - 1) * 3600.0,
+                           aqi_stations=int(np.unique(self._pm_site[ok]).size))
+
+        water = live("water_level")
+        if water.size:
+            levels = self.extras.alert_levels[water]
+            with np.errstate(invalid="ignore"):
+                stage = (v[water][:, None] >= levels).sum(axis=1)
+            key = stage * 1e6 + v[water]
+            j = int(np.argmax(key))
+            out.update(flood_level=float(v[water[j]]), flood_sensor=int(water[j]), flood_stage=int(stage[j]))
+
+        pressure = live("water_pressure")
+        if pressure.size:
+            j = int(np.argmin(v[pressure]))
+            out.update(pressure_min=float(v[pressure[j]]), pressure_sensor=int(pressure[j]))
+
+        feeders = live("feeder_load")
+        if feeders.size:
+            out["feeder_total"] = float(v[feeders].sum())
+            rated = self.extras.rated[feeders]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                pct = np.where(rated > 0, 100.0 * v[feeders] / rated, np.nan)
+            if np.isfinite(pct).any():
+                j = int(np.nanargmax(pct))
+                out.update(feeder_max_pct=float(pct[j]), feeder_sensor=int(feeders[j]))
+
+        never = int(np.isnan(self.core.last_seen()).sum())
+        n = len(self.registry)
+        out.update(online=int(online.sum()), total=n, stale=int(stale), never=never)
+        return Kpis(**out)

@@ -1,0 +1,207 @@
+"""``ioc run``: the embedded default -- simulators, pipeline and control room in one process.
+
+Wiring, in order:
+
+1. load the registry (and the flood levels / feeder ratings in its properties)
+   and the ward polygons of the same city;
+2. build the :class:`~ioc.pipeline.Pipeline` and the Dash app on it, and bind
+   the HTTP server (so a busy port is reported before any work);
+3. print the URL, then pre-roll ``--preroll-hours`` of simulated history with a
+   progress line;
+4. run the pipeline on its own asyncio loop in a background thread, and serve
+   the page and API (Flask via werkzeug, threaded) on the main thread until
+   SIGINT (Ctrl-C) or SIGTERM, which stop both cleanly (exit code 0).
+"""
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import math
+import signal
+import socket
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+__all__ = ["RunError", "RunOptions", "serve"]
+
+
+class RunError(Exception):
+    """A problem the user can fix (busy port, bad file); the message is one line."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    host: str = "127.0.0.1"
+    port: int = 8050
+    speed: float = 1.0
+    anomaly_rate: float = 0.5
+    seed: int = 1
+    preroll_hours: float = 6.0
+    registry: Path | None = None
+    refresh_ms: int = 1000
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise RunError(f"--port must be between 0 and 65535, got {self.port}")
+        if not (math.isfinite(self.speed) and 0 < self.speed <= 10_000):
+            raise RunError(f"--speed must be > 0 and at most 10000, got {self.speed}")
+        if not (math.isfinite(self.anomaly_rate) and self.anomaly_rate >= 0):
+            raise RunError(f"--anomaly-rate must be >= 0, got {self.anomaly_rate}")
+        if self.seed < 0:
+            raise RunError(f"--seed must be >= 0, got {self.seed}")
+        if not 0 <= self.preroll_hours <= 48:
+            raise RunError(f"--preroll-hours must be between 0 and 48, got {self.preroll_hours}")
+
+
+class _Stopped(Exception):
+    """A stop signal arrived during the warm-up."""
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port`` (port 0: any free one), or a one-line RunError."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise RunError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    family, _, _, _, address = infos[0]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        hint = " (is another `ioc run` already serving there? use --port)" if exc.errno == errno.EADDRINUSE else ""
+        raise RunError(f"cannot listen on {host}:{port}: {exc.strerror or exc}{hint}") from None
+    return sock
+
+
+class _LiveThread(threading.Thread):
+    """The pipeline's asyncio loop, in a thread of its own."""
+
+    def __init__(self, pipeline, on_exit) -> None:
+        super().__init__(name="ioc-pipeline", daemon=True)
+        self.pipeline = pipeline
+        self.error: BaseException | None = None
+        self._on_exit = on_exit
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop_event: asyncio.Event | None = None
+        self._stopping = threading.Event()
+
+    def run(self) -> None:
+        try:
+            asyncio.run(self._main())
+        except BaseException as exc:  # reported by serve(); the server is stopped
+            self.error = exc
+        finally:
+            self._on_exit()
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop_event = asyncio.Event()
+        if self._stopping.is_set():
+            return
+        await self.pipeline.run(self._stop_event)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        loop, event = self._loop, self._stop_event
+        if loop is not None and event is not None and not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(event.set)
+            except RuntimeError:
+                pass
+
+
+def serve(opts: RunOptions, out: TextIO = sys.stdout) -> int:
+    """Run until a stop signal; returns the process exit code."""
+    from werkzeug.serving import make_server
+
+    from dashboard.app import create_app, load_wards_geojson
+    from ioc.citydata import default_city_dir, load_registry
+    from ioc.pipeline import Pipeline, PipelineConfig, load_extras
+    from processing.registry import RegistryError
+
+    path = opts.registry or default_city_dir() / "sensors.geojson"
+    try:
+        registry = load_registry(path)
+    except RegistryError as exc:
+        raise RunError(str(exc)) from None
+    wards_path = Path(path).with_name("wards.geojson")
+    if not wards_path.exists():
+        wards_path = default_city_dir() / "wards.geojson"
+    try:
+        wards = load_wards_geojson(wards_path)
+    except ValueError as exc:
+        raise RunError(f"{wards_path}: not valid JSON ({exc})") from None
+
+    config = PipelineConfig(speed=opts.speed, anomaly_rate=opts.anomaly_rate, seed=opts.seed,
+                            preroll_hours=opts.preroll_hours)
+    pipeline = Pipeline(registry, config, extras=load_extras(path, registry))
+    app = create_app(pipeline, wards=wards, refresh_ms=opts.refresh_ms)
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)    # no line per request
+    sock = _listen(opts.host, opts.port)
+    try:
+        server = make_server(opts.host, opts.port, app.server, threaded=True, fd=sock.fileno())
+    finally:
+        sock.close()                                          # the server holds its own duplicate
+    host = f"[{opts.host}]" if ":" in opts.host else opts.host
+    url = f"http://{host}:{server.port}/"
+
+    stopping = threading.Event()
+    serving = threading.Event()
+
+    def shutdown() -> None:
+        if not stopping.is_set():
+            stopping.set()
+            if serving.is_set():
+                threading.Thread(target=server.shutdown, name="ioc-shutdown", daemon=True).start()
+
+    previous = {sig: signal.signal(sig, lambda *_: shutdown()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    live = _LiveThread(pipeline, on_exit=shutdown)
+    try:
+        print(f"City IOC: {len(registry)} sensors from {path}, simulated ×{opts.speed:g}, "
+              f"{opts.anomaly_rate:g} anomalies per sensor per day, seed {opts.seed}", file=out)
+        print(f"Control room: {url}  (API: {url}api/health, {url}metrics; Ctrl-C to stop)", file=out, flush=True)
+        start = time.perf_counter()
+
+        def progress(fraction: float) -> None:
+            if stopping.is_set():
+                raise _Stopped
+            print(f"\rWarming up: {opts.preroll_hours:g} h of simulated history … {fraction:4.0%}",
+                  end="", file=out, flush=True)
+
+        try:
+            pipeline.preroll(progress)
+        except _Stopped:
+            print("\nStopped.", file=out, flush=True)
+            return 0
+        if opts.preroll_hours > 0:
+            snap = pipeline.snapshot()
+            print(f" ({snap.health.readings_total:,} readings, {len(snap.alerts)} alerts, "
+                  f"{time.perf_counter() - start:.1f} s)", file=out, flush=True)
+        if stopping.is_set():
+            print("Stopped.", file=out, flush=True)
+            return 0
+        live.start()
+        print(f"Live. Serving {url}", file=out, flush=True)
+        serving.set()
+        if not stopping.is_set():
+            server.serve_forever(poll_interval=0.2)
+    finally:
+        live.stop()
+        if live.is_alive():
+            live.join(timeout=10)
+        server.server_close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if live.error is not None:
+        print(f"error: the pipeline stopped: {type(live.error).__name__}: {live.error}", file=sys.stderr)
+        return 1
+    print("Stopped.", file=out, flush=True)
+    return 0

@@ -1,0 +1,170 @@
+"""Layout builders (ids, tiles, feed rows) and the refresh logic that sends only what changed."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+import plotly.io as pio
+from dash import Patch
+
+from dashboard.callbacks import feed_patch, refresh
+from dashboard.layout import KPI_IDS, alert_row, build_layout, feed_entries, kpi_tiles, render_tile
+from dashboard.source import Kpis
+
+STABLE_IDS = {"sensor-map", "alert-feed", "kpi-traffic", "kpi-air", "kpi-flood", "kpi-utility", "kpi-health",
+              "sensor-detail", "lang-switch", "health-bar"}
+
+
+def _ids(node: Any) -> list[Any]:
+    out = []
+    if hasattr(node, "to_plotly_json"):
+        node = node.to_plotly_json()
+    if isinstance(node, dict):
+        props = node.get("props", {})
+        if "id" in props:
+            out.append(props["id"])
+        for v in props.values():
+            out += _ids(v)
+    elif isinstance(node, (list, tuple)):
+        for v in node:
+            out += _ids(v)
+    return out
+
+
+def _texts(node: Any) -> str:
+    return json.dumps(node, default=lambda o: o.to_plotly_json(), ensure_ascii=False)
+
+
+def test_layout_has_every_stable_id(make_snapshot, make_alert, wards) -> None:
+    snap = make_snapshot(alerts=(make_alert(1, 2),))
+    page = build_layout(snap, wards, lang="vi")
+    ids = _ids(page)
+    assert STABLE_IDS <= {i for i in ids if isinstance(i, str)}
+    assert {"tick", "view-state", "sim-clock", "selected-sensor", "operator-name"} <= {i for i in ids
+                                                                                         if isinstance(i, str)}
+    assert {"type": "alert-ack", "alert": 1} in ids and {"type": "alert-resolve", "alert": 1} in ids
+    assert any(isinstance(i, dict) and i.get("type") == "i18n" for i in ids)
+
+
+def test_layout_is_vietnamese_by_default_and_english_on_request(make_snapshot, wards) -> None:
+    vi = _texts(build_layout(make_snapshot(), wards))
+    en = _texts(build_layout(make_snapshot(), wards, lang="en"))
+    assert "Trung tâm Điều hành Thông minh" in vi and "Cảnh báo" in vi and "Mất kết nối" in vi
+    assert "Intelligent Operations Center" in en and "Offline" in en and "Mất kết nối" not in en
+
+
+def test_kpi_tiles(make_snapshot) -> None:
+    tiles = kpi_tiles(make_snapshot(), "vi")
+    assert set(tiles) == set(KPI_IDS)
+    assert tiles["kpi-traffic"].value == "35" and "1/4" in tiles["kpi-traffic"].detail
+    air = tiles["kpi-air"]
+    assert (air.value, air.badge, air.badge_color) == ("87", "Trung bình", "#FFFF00")
+    assert tiles["kpi-flood"].value == "2,50" and "báo động I (4,3 m)" in tiles["kpi-flood"].detail
+    assert tiles["kpi-utility"].value == "2,20" and "6,0 MW" in tiles["kpi-utility"].detail
+    assert tiles["kpi-health"].value == "80" and "1 mất tín hiệu" in tiles["kpi-health"].detail
+    en = kpi_tiles(make_snapshot(), "en")
+    assert en["kpi-air"].badge == "Moderate" and "intersections" in en["kpi-traffic"].detail
+    # nothing known yet: idle tiles, no crash
+    empty = kpi_tiles(make_snapshot(kpis=Kpis()), "vi")
+    assert all(t.tone == "idle" and t.value == "–" for t in empty.values())
+    assert "tile-value" in _texts(render_tile(tiles["kpi-air"]))
+
+
+def test_flood_tile_reports_the_alert_level_reached(make_snapshot) -> None:
+    k = dataclasses.replace(make_snapshot().kpis, flood_level=5.6, flood_stage=2)
+    tile = kpi_tiles(make_snapshot(kpis=k), "vi")["kpi-flood"]
+    assert tile.tone == "alert" and "vượt báo động II" in tile.detail
+
+
+def test_feed_order_and_row_content(make_snapshot, make_alert) -> None:
+    alerts = (make_alert(1, 0, opened=100.0), make_alert(2, 1, severity="critical", kind="limit", opened=50.0),
+              make_alert(3, 2, state="acknowledged", acknowledged_by="An", opened=200.0),
+              make_alert(4, 3, state="resolved", opened=300.0))
+    snap = make_snapshot(alerts=alerts)
+    entries, more = feed_entries(snap)
+    assert [a.id for a in entries] == [2, 1, 3] and more == 0
+    row = _texts(alert_row(snap, alerts[1], "vi"))
+    assert "Nghiêm trọng" in row and "Vượt ngưỡng giới hạn" in row and "Song Mai" in row and "5,00 m" in row
+    assert '"disabled": false' in row
+    acked = _texts(alert_row(snap, alerts[2], "en"))
+    assert "acknowledged by An" in acked and '"disabled": true' in acked
+    assert feed_entries(snap, limit=2)[1] == 1
+
+
+def _apply(rows: list[Any], patch: Patch) -> list[Any]:
+    rows = list(rows)
+    for op in patch.to_plotly_json()["operations"]:
+        kind, loc, params = op["operation"], op["location"], op["params"]
+        if kind == "Assign":
+            rows[loc[0]] = params["value"]
+        elif kind == "Delete":
+            del rows[loc[0]]
+        elif kind == "Insert":
+            rows.insert(params["index"], params["value"])
+        elif kind == "Clear":
+            rows.clear()
+        elif kind == "Extend":
+            rows.extend(params["value"])
+        else:
+            raise AssertionError(kind)
+    return rows
+
+
+def _row_ids(rows: list[Any]) -> list[Any]:
+    return [r.id["alert"] if hasattr(r, "id") else r for r in rows]
+
+
+def test_feed_patch_inserts_removes_and_updates_only_what_changed(make_snapshot, make_alert) -> None:
+    old = (make_alert(1, 0, opened=100.0), make_alert(2, 1, opened=90.0), make_alert(3, 2, opened=80.0))
+    snap0 = make_snapshot(alerts=old)
+    shown = [[a.id, a.rev] for a in feed_entries(snap0)[0]]
+    client_rows = [alert_row(snap0, a, "vi") for a in feed_entries(snap0)[0]]
+    # alert 2 resolved, alert 3 changed, alert 4 new and critical (goes first)
+    new = (make_alert(1, 0, opened=100.0), dataclasses.replace(old[1], state="resolved", rev=5),
+           dataclasses.replace(old[2], last_value=9.0, rev=6),
+           make_alert(4, 3, severity="critical", opened=110.0, rev=7))
+    snap1 = make_snapshot(alerts=new)
+    patch, rows = feed_patch(snap1, "vi", shown)
+    assert rows == [[4, 7], [1, 1], [3, 6]]
+    result = _apply(client_rows, patch)
+    assert _row_ids(result) == [4, 1, 3]
+    ops = patch.to_plotly_json()["operations"]
+    assert len(ops) == 3          # insert 4, delete 2, assign 3 -- row 1 is not sent again
+    assert feed_patch(snap1, "vi", rows) == (None, rows)
+
+
+def test_feed_patch_to_and_from_empty(make_snapshot, make_alert) -> None:
+    empty = make_snapshot(alerts=())
+    one = make_snapshot(alerts=(make_alert(1, 0),))
+    patch, rows = feed_patch(one, "vi", [])
+    assert rows == [[1, 1]] and [op["operation"] for op in patch.to_plotly_json()["operations"]] == ["Clear", "Extend"]
+    patch, rows = feed_patch(empty, "vi", [[1, 1]])
+    assert rows == [] and "Không có cảnh báo" in _texts(patch.to_plotly_json())
+
+
+def test_refresh_first_render_then_only_changes(make_snapshot, make_alert, wards) -> None:
+    a1 = make_alert(1, 2)
+    snap = make_snapshot(seq=5, alerts=(a1,))
+    first = refresh(snap, "vi", None, wards)
+    assert set(KPI_IDS) <= set(first) and "map" in first and first["state"]["seq"] == 5
+    assert len(pio.to_json(first["map"])) > 1000
+    state = first["state"]
+    # same snapshot: nothing to send at all
+    assert refresh(snap, "vi", state, wards) == {}
+    # a new snapshot where only the health numbers moved
+    snap2 = make_snapshot(seq=6, alerts=(a1,), health=dataclasses.replace(snap.health, readings_per_s=13.0))
+    out = refresh(snap2, "vi", state, wards)
+    assert out["h-rate"] == "13,0"
+    assert "map" not in out and "feed" not in out and not (set(KPI_IDS) & set(out))
+    assert "h-dead" not in out and out["state"]["seq"] == 6
+    # one sensor changes status: a map Patch, and the legend counts
+    snap3 = make_snapshot(seq=7, alerts=(a1,), status=[1, 0, 2, 3, 0], status_rev=[7, 1, 1, 1, 1])
+    out3 = refresh(snap3, "vi", out["state"], wards)
+    assert isinstance(out3["map"], Patch) and "legend" in out3
+    # a language switch re-renders everything in English
+    out4 = refresh(snap3, "en", out3["state"], wards)
+    assert "map" in out4 and not isinstance(out4["map"], Patch) and out4["state"]["lang"] == "en"
+    assert "Sensors" in _texts(out4["kpi-health"])
+    # another run of the pipeline (server restarted): full render
+    assert "map" in refresh(make_snapshot(seq=1, run_id="run2"), "vi", out4["state"], wards)

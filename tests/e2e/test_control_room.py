@@ -1,0 +1,182 @@
+"""End to end: ``ioc run`` as a real process, driven by a real headless Chromium.
+
+Starts ``python3 -m ioc.cli run`` on a free port (sped up, with a high anomaly
+rate so alerts appear at once), then with Debian's ``/usr/bin/chromium`` and
+``/usr/bin/chromedriver`` (selenium): sees the map with every sensor's marker
+and at least one alert, acknowledges an alert under an officer's name (checked
+through ``/api/alerts``), opens a drill-down, switches to English, and saves a
+screenshot to ``artifacts/control_room.png`` (kept as the CI artefact).  Any
+SEVERE browser console entry fails the test.  The server is stopped by its PID
+with SIGTERM and must exit 0.
+
+Run with ``python3 -m pytest -m integration tests/e2e``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACT = REPO / "artifacts" / "control_room.png"
+OFFICER = "Nguyễn Thị Lan"
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium "
+                                                     "(apt-get install chromium chromium-driver)"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get_json(url: str):
+    with urllib.request.urlopen(url, timeout=5) as r:
+        return json.loads(r.read())
+
+
+def _wait(what: str, check, timeout: float = 60.0, every: float = 0.25):
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = check()
+            if value:
+                return value
+        except Exception as exc:  # the page is still settling; try again until the deadline
+            last_error = exc
+        time.sleep(every)
+    raise AssertionError(f"timed out waiting for {what}" + (f" (last error: {last_error})" if last_error else ""))
+
+
+@pytest.fixture
+def server(tmp_path):
+    port = _free_port()
+    log = tmp_path / "ioc-run.log"
+    with open(log, "w", encoding="utf-8") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ioc.cli", "run", "--host", "127.0.0.1", "--port", str(port), "--speed", "60",
+             "--anomaly-rate", "48", "--preroll-hours", "3", "--seed", "5"],
+            cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        _wait("the server to answer /api/health",
+              lambda: proc.poll() is None and _get_json(url + "api/health")["status"] == "ok", timeout=120)
+        yield url, proc, log
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+@pytest.fixture
+def browser(tmp_path):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = str(CHROMIUM)
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--no-first-run", f"--user-data-dir={tmp_path / 'chromium-profile'}", "--window-size=1920,1080",
+                 "--hide-scrollbars"):
+        opts.add_argument(flag)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=opts)
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": 1920, "height": 1080, "deviceScaleFactor": 1, "mobile": False})
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _severe(driver) -> list[str]:
+    return [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+
+
+def test_control_room_end_to_end(server, browser) -> None:
+    from selenium.webdriver.common.by import By
+
+    url, proc, log = server
+    d = browser
+    d.get(url)
+    n_sensors = _get_json(url + "api/health")["sensors_total"]
+
+    # the map, with a marker per sensor, drawn by MapLibre
+    _wait("the map canvas", lambda: d.find_elements(By.CSS_SELECTOR, "#sensor-map canvas"))
+    shown = _wait("map markers", lambda: d.execute_script(
+        "var g = document.querySelector('#sensor-map .js-plotly-plot');"
+        "return g && g._fullData && g._fullData[0].lat.length;"))
+    assert shown == n_sensors
+    assert d.find_element(By.ID, "kpi-air").text.strip()
+    assert "Trung tâm Điều hành Thông minh" in d.find_element(By.TAG_NAME, "header").text
+
+    # at least one alert that can be acknowledged
+    _wait("an open alert in the feed",
+          lambda: d.find_elements(By.CSS_SELECTOR, "#alert-feed .alert-row.state-open .btn-ack:not([disabled])"))
+    d.find_element(By.ID, "operator-name").send_keys(OFFICER)
+    row_id = _wait("a row to acknowledge", lambda: d.execute_script(
+        "var b = document.querySelector('#alert-feed .alert-row.state-open .btn-ack:not([disabled])');"
+        "if (!b) return null; var row = b.closest('.alert-row'); b.click(); return row.id;"))
+    alert_id = json.loads(row_id)["alert"]
+
+    def acknowledged():
+        mine = [a for a in _get_json(url + "api/alerts") if a["id"] == alert_id]
+        return mine and mine[0]["state"] == "acknowledged" and mine[0]["acknowledged_by"] == OFFICER
+    _wait(f"alert {alert_id} acknowledged by {OFFICER}", acknowledged, timeout=30)
+    _wait("the acknowledgement on screen", lambda: OFFICER in d.find_element(By.ID, "alert-feed").text, timeout=30)
+
+    # drill-down from the alert's row
+    def open_detail():
+        # rows are patched live, so a button may be replaced under the click: click again until it opens
+        if "is-hidden" not in d.find_element(By.ID, "sensor-detail").get_attribute("class"):
+            return True
+        d.execute_script("""
+            var buttons = Array.from(document.querySelectorAll('#alert-feed .btn-view'));
+            var mine = buttons.find(function (b) { return JSON.parse(b.id).alert === %d; });
+            (mine || buttons[0]).click();""" % alert_id)
+        return False
+    _wait("the drill-down panel", open_detail, timeout=60, every=1.5)
+    points = _wait("the drill-down series", lambda: d.execute_script(
+        "var g = document.querySelector('#detail-graph .js-plotly-plot');"
+        "return g && g.data && g.data.length >= 4 && g.data[3].x.length;"))
+    assert points > 5
+    assert d.find_element(By.ID, "detail-header").text.strip()
+
+    # switch to English
+    d.find_element(By.CSS_SELECTOR, "#lang-switch label:nth-of-type(2)").click()
+    _wait("the English page", lambda: "Intelligent Operations Center" in d.find_element(By.TAG_NAME, "header").text)
+    _wait("English KPI tiles", lambda: "Sensors" in d.find_element(By.ID, "kpi-health").text)
+    _wait("English feed", lambda: "Acknowledge" in d.find_element(By.ID, "alert-feed").text
+          or "No active alerts" in d.find_element(By.ID, "alert-feed").text)
+    time.sleep(2.5)                                     # a couple of live refreshes in English
+
+    ARTIFACT.parent.mkdir(parents=True, exist_ok=True)
+    assert d.save_screenshot(str(ARTIFACT))
+    errors = _severe(d)
+    assert not errors, "browser console errors:\n" + "\n".join(errors)
+
+    # stop the server by its PID: clean exit
+    os.kill(proc.pid, signal.SIGTERM)
+    assert proc.wait(timeout=20) == 0, log.read_text(encoding="utf-8")
+    output = log.read_text(encoding="utf-8")
+    assert "Control room: " + url in output and "Warming up" in output and "Stopped." in output
