@@ -58,6 +58,13 @@ def score_batch(order, sensor, ts, value, p, st, season, short, ring, ring_aux,
     slots = season.shape[0]
     warmup = p[P_WARMUP]
     zr = p[P_Z_REPORT]
+    inv_th_range = 1.0 / p[P_TH_RANGE]
+    inv_th_drange = 1.0 / p[P_TH_DRANGE]
+    inv_th_like = 1.0 / p[P_TH_LIKE]
+    inv_th_lag = 1.0 / p[P_TH_LAG]
+    inv_zcap = 1.0 / p[P_ZCAP]
+    slots_per_s = slots / 86400.0
+    slot_s = 86400.0 / slots
     for r in range(order.shape[0]):
         j = order[r]
         i = sensor[j]
@@ -90,11 +97,11 @@ def score_batch(order, sensor, ts, value, p, st, season, short, ring, ring_aux,
         floor = p[P_FLOOR] * span + _EPS
         r_range = 0.0
         if span > 0.0:
-            r_range = max(x - s[HI], s[LO] - x, 0.0) / span / p[P_TH_RANGE]
+            r_range = max(x - s[HI], s[LO] - x, 0.0) / span * inv_th_range
         dspan = s[DHI] - s[DLO]
         r_drange = 0.0
         if dspan > 0.0:
-            r_drange = max(x - s[DHI], s[DLO] - x, 0.0) / dspan / p[P_TH_DRANGE]
+            r_drange = max(x - s[DHI], s[DLO] - x, 0.0) / dspan * inv_th_drange
         dm = s[DM] + p[P_ALPHA_RANGE] * (x - s[DM])
         new_dhi = max(x, s[DHI] + p[P_RANGE_DECAY] * (dm - s[DHI]))
         new_dlo = min(x, s[DLO] + p[P_RANGE_DECAY] * (dm - s[DLO]))
@@ -108,7 +115,7 @@ def score_batch(order, sensor, ts, value, p, st, season, short, ring, ring_aux,
         lim = p[P_WINSOR] * s[MAD] + floor
         new_mean = s[MEAN] + p[P_ALPHA_BASE] * min(max(dev, -lim), lim)
         new_mad = s[MAD] + p[P_ALPHA_BASE] * (min(adev, lim) - s[MAD])
-        raw0 = min(z / p[P_ZCAP], 1.0)
+        raw0 = min(z * inv_zcap, 1.0)
 
         # -- one-day lag: difference to the reading one day (in learned spacing) earlier
         dt = t - last_t
@@ -116,14 +123,14 @@ def score_batch(order, sensor, ts, value, p, st, season, short, ring, ring_aux,
         new_spacing = spacing
         if dt > 0.0:
             new_spacing = spacing + p[P_ALPHA_SP] * (min(dt, p[P_SP_CAP]) - spacing)
-        lag_n = int(np.rint(86400.0 / spacing))
+        lag_n = int(math.floor(86400.0 / spacing + 0.5))
         lag_ok = lag_n <= window and ci >= lag_n
         lag_c = min(max(lag_n, 1), window)
         resid = abs(x - ring[(ci - lag_c) % window, i, 1])
         raw1 = 0.0
         new_mr = s[MR]
         if lag_ok:
-            raw1 = min(resid / (s[MR] + floor) / p[P_ZCAP], 1.0)
+            raw1 = min(resid / (s[MR] + floor) * inv_zcap, 1.0)
             new_mr = s[MR] + p[P_ALPHA_LAG] * (resid - s[MR]) if s[MR_SEEN] > 0.0 else resid
 
         # -- likelihoods: short mean of the capped surprise against its long-run mean and variance
@@ -131,8 +138,8 @@ def score_batch(order, sensor, ts, value, p, st, season, short, ring, ring_aux,
         rs1 = s[RS1] + raw0 - short[kpos, i, 0]
         rs2 = s[RS2] + raw1 - short[kpos, i, 1]
         denom = min(cnt + 1.0, float(k_short))
-        like1 = (rs1 / denom - s[MU1]) / math.sqrt(s[V1] + 1e-4) / p[P_TH_LIKE]
-        like2 = (rs2 / denom - s[MU2]) / math.sqrt(s[V2] + 1e-4) / p[P_TH_LAG]
+        like1 = (rs1 / denom - s[MU1]) / math.sqrt(s[V1] + 1e-4) * inv_th_like
+        like2 = (rs2 / denom - s[MU2]) / math.sqrt(s[V2] + 1e-4) * inv_th_lag
         a_l = p[P_ALPHA_LONG]
         d1_ = raw0 - s[MU1]
         d2_ = raw1 - s[MU2]
@@ -145,11 +152,11 @@ def score_batch(order, sensor, ts, value, p, st, season, short, ring, ring_aux,
 
         # -- explanation detectors: time of day, rate of change, flatline, gap, hard limits
         local = t + p[P_OFFSET]
-        slot = min(int((local - math.floor(local / 86400.0) * 86400.0) * slots / 86400.0), slots - 1)
+        slot = min(int((local - math.floor(local * (1.0 / 86400.0)) * 86400.0) * slots_per_s), slots - 1)
         expected = interval[i]
         if math.isnan(expected):
             expected = spacing
-        per_day = (86400.0 / slots) / expected
+        per_day = slot_s / expected
         sea_n = season[slot, i, 0]
         sea_mu = season[slot, i, 1]
         sea_var = season[slot, i, 2]
