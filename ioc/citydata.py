@@ -28,7 +28,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from processing.registry import Registry, RegistryError
+from processing.registry import Registry, RegistryError, feature_properties
 
 __all__ = [
     "WARD_TYPES",
@@ -154,11 +154,7 @@ def _is_number(v: Any) -> bool:
 
 def _parse_ward(feat: Any, source: str, i: int) -> tuple[str, str, np.ndarray]:
     where = f"{source}: feature {i}"
-    if not isinstance(feat, Mapping) or feat.get("type") != "Feature":
-        raise RegistryError(f"{where}: not a GeoJSON Feature (field 'type')")
-    props = feat.get("properties")
-    if not isinstance(props, Mapping):
-        raise RegistryError(f"{where}: field 'properties' must be an object")
+    props = feature_properties(feat, source, i)
     name = props.get("name")
     if not isinstance(name, str) or not name.strip():
         raise RegistryError(f"{where}: field 'name' must be a non-empty string, got {name!r}")

@@ -144,13 +144,20 @@ class Registry:
         return cls(tuple(specs))
 
 
-def _parse_feature(feat: Any, source: str, i: int) -> SensorSpec:
+def feature_properties(feat: Any, source: str, i: int) -> Mapping[str, Any]:
+    """The ``properties`` of GeoJSON feature ``i``, or a RegistryError naming it."""
     where = f"{source}: feature {i}"
     if not isinstance(feat, Mapping) or feat.get("type") != "Feature":
         raise RegistryError(f"{where}: not a GeoJSON Feature (field 'type')")
     props = feat.get("properties")
     if not isinstance(props, Mapping):
         raise RegistryError(f"{where}: field 'properties' must be an object")
+    return props
+
+
+def _parse_feature(feat: Any, source: str, i: int) -> SensorSpec:
+    where = f"{source}: feature {i}"
+    props = feature_properties(feat, source, i)
     sid = props.get("id")
     if not isinstance(sid, str) or not _ID_RE.match(sid):
         raise RegistryError(f"{where}: field 'id' must be 1-64 characters of letters, digits, '_.:-', got {sid!r}")
