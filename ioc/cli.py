@@ -144,9 +144,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="hours of history simulated quickly at start (default 6)")
     p.add_argument("--registry", type=Path, help="sensors GeoJSON (default: the configured city)")
     p.set_defaults(func=cmd_run)
+    from ioc.alerting.cli import add_parsers as add_alerting_parsers
     from ioc.brokers import add_parser as add_brokers_parser
 
     add_brokers_parser(sub)
+    add_alerting_parsers(sub)
     return parser
 
 

@@ -27,6 +27,7 @@ what changed.
 from __future__ import annotations
 
 import dataclasses
+import operator
 from collections import deque
 from dataclasses import dataclass
 from typing import Iterable
@@ -49,6 +50,8 @@ _KIND_ORDER: tuple[tuple[Reason, str], ...] = (
     (Reason.SEASONAL, "seasonal"), (Reason.RATE, "rate"), (Reason.GAP, "gap"),
     (Reason.INVALID, "invalid"), (Reason.LATE, "late"),
 )
+_KIND_BITS: tuple[tuple[int, str], ...] = tuple((int(b), k) for b, k in _KIND_ORDER)
+_SILENT, _LIMIT = int(Reason.SILENT), int(Reason.LIMIT)
 _INFO_KINDS = frozenset({"stuck", "gap", "invalid", "late"})
 _SEV_RANK = {s: i for i, s in enumerate(SEVERITIES)}
 _STATE_RANK = {"open": 0, "acknowledged": 1, "resolved": 2}
@@ -61,16 +64,17 @@ class AlertError(ValueError):
 
 def kind_of(reasons: int) -> str:
     """The kind of an alert raised by a reading with these reason bits."""
-    if reasons & Reason.SILENT:
+    reasons = int(reasons)
+    if reasons & _SILENT:
         return "silent"
-    for bit, name in _KIND_ORDER:
+    for bit, name in _KIND_BITS:
         if reasons & bit:
             return name
     return "anomaly"
 
 
 def _severity(kind: str, reasons: int) -> str:
-    if kind in ("limit", "silent") or reasons & Reason.LIMIT:
+    if kind in ("limit", "silent") or int(reasons) & _LIMIT:
         return "critical"
     return "info" if kind in _INFO_KINDS else "warning"
 
@@ -120,6 +124,19 @@ class Alert:
     def active(self) -> bool:
         """The condition is still on (not cleared) and nobody resolved it."""
         return self.cleared_at is None and self.state != "resolved"
+
+
+_ALERT_FIELDS = tuple(f.name for f in dataclasses.fields(Alert))
+_ALERT_GET = operator.attrgetter(*_ALERT_FIELDS)
+_ALERT_INDEX = {n: i for i, n in enumerate(_ALERT_FIELDS)}
+
+
+def _with(a: Alert, **changes: object) -> Alert:
+    """``dataclasses.replace`` without its per-call introspection (the intake's hot path)."""
+    values = list(_ALERT_GET(a))
+    for name, value in changes.items():
+        values[_ALERT_INDEX[name]] = value
+    return Alert(*values)
 
 
 def feed_sort_key(alert: Alert) -> tuple:
@@ -255,6 +272,38 @@ class AlertList:
             self._close(aid, _SYSTEM, now, "auto-resolved: condition cleared")
         return sorted(due)
 
+    def restore(self, alerts: Iterable[Alert], next_id: int, rev: int = 0) -> None:
+        """Rebuild the list from stored alerts after a restart (an empty list only).
+
+        Unresolved alerts keep their dedup key; an uncleared one stays the active
+        run (or silence) of its sensor, so the condition continuing updates it."""
+        if self._alerts:
+            raise AlertError("restore: the alert list is not empty")
+        for a in sorted(alerts, key=lambda x: x.id):
+            self._alerts[a.id] = a
+            self.rev = max(self.rev, a.rev)
+            if a.state == "resolved":
+                self._resolved.append(a.id)
+                continue
+            self._by_key[(a.sensor, a.kind)] = a.id
+            if a.cleared_at is not None:
+                self._cleared.add(a.id)
+            elif a.kind == "silent":
+                self._silence[a.sensor] = a.id
+            else:
+                self._active[a.sensor] = a.id
+                self._flag[a.sensor] = True
+        self._next_id = max([next_id, self._next_id] + [a + 1 for a in self._alerts])
+        self.rev = max(self.rev, rev)
+
+    def forget(self, alert_ids: Iterable[int]) -> None:
+        """Drop resolved alerts from memory (their owner keeps the record elsewhere)."""
+        for aid in alert_ids:
+            a = self._alerts.get(aid)
+            if a is not None and a.state == "resolved":
+                del self._alerts[aid]
+        self._resolved = deque(i for i in self._resolved if i in self._alerts)
+
     # ---------------------------------------------------------- operators
     def acknowledge(self, alert_id: int, by: str, now: float) -> Alert:
         """An officer takes the alert; acknowledging twice keeps the first acknowledgement."""
@@ -264,7 +313,7 @@ class AlertList:
             raise AlertError(f"alert {alert_id} is already resolved")
         if a.state == "acknowledged":
             return a
-        return self._put(dataclasses.replace(a, state="acknowledged", acknowledged_by=who, acknowledged_at=now))
+        return self._put(_with(a, state="acknowledged", acknowledged_by=who, acknowledged_at=now))
 
     def resolve(self, alert_id: int, by: str, now: float, comment: str = "") -> Alert:
         """Close the alert.  If its condition is still on, it is not raised again until it clears."""
@@ -277,7 +326,7 @@ class AlertList:
     # ------------------------------------------------------------ private
     def _put(self, alert: Alert) -> Alert:
         self.rev += 1
-        alert = dataclasses.replace(alert, rev=self.rev)
+        alert = _with(alert, rev=self.rev)
         self._alerts[alert.id] = alert
         return alert
 
@@ -290,7 +339,7 @@ class AlertList:
             a = self._alerts[aid]
             rises = _SEV_RANK[sev] > _SEV_RANK[a.severity]
             self._cleared.discard(aid)
-            self._put(dataclasses.replace(
+            self._put(_with(
                 a, cleared_at=None, occurrences=a.occurrences + 1, last_at=max(a.last_at, t1), last_value=value,
                 peak_score=max(a.peak_score, peak), reasons=a.reasons | bits, readings=a.readings + n,
                 severity=sev if rises else a.severity, state="open" if rises else a.state))
@@ -308,7 +357,7 @@ class AlertList:
             return False
         sev = _severity(a.kind, a.reasons | bits)
         rises = _SEV_RANK[sev] > _SEV_RANK[a.severity]
-        self._put(dataclasses.replace(
+        self._put(_with(
             a, last_at=max(a.last_at, t1), last_value=value, peak_score=max(a.peak_score, peak),
             reasons=a.reasons | bits, readings=a.readings + n, severity=sev if rises else a.severity,
             state="open" if rises else a.state))
@@ -324,7 +373,7 @@ class AlertList:
         a = self._alerts.get(aid)
         if a is None or a.state == "resolved" or a.cleared_at is not None:
             return False
-        self._put(dataclasses.replace(a, cleared_at=t))
+        self._put(_with(a, cleared_at=t))
         self._cleared.add(aid)
         return True
 
@@ -333,7 +382,7 @@ class AlertList:
         self._cleared.discard(aid)
         if self._by_key.get((a.sensor, a.kind)) == aid:
             del self._by_key[(a.sensor, a.kind)]
-        out = self._put(dataclasses.replace(a, state="resolved", resolved_by=who, resolved_at=now, comment=comment))
+        out = self._put(_with(a, state="resolved", resolved_by=who, resolved_at=now, comment=comment))
         self._resolved.append(aid)
         while len(self._resolved) > self.config.keep_resolved:
             old = self._resolved.popleft()

@@ -1,0 +1,301 @@
+"""Durable alert store: SQLite in WAL mode in the data folder (``<data>/alerts.sqlite3``).
+
+Tables::
+
+    alerts           one row per alert: the engine's Routed record as JSON + queryable columns
+    events           every state transition (seq = the engine's event number), for the audit trail
+    incidents        grouped alerts (ward + domain)
+    notifications    one row per delivery, keyed by its idempotency key (alert:event:channel:recipient);
+                     status pending → sent | failed, attempts, last_error, next_at (retry time)
+    acknowledgements who acknowledged which alert, when, with what comment
+    audit            operator actions (ack, assign, resolve, …) with the actor
+    commands         operator actions queued by another process (``ioc alerts ack``) for the running service
+
+An engine outcome is written in one transaction (:meth:`AlertStore.record`);
+notifications are inserted with ``INSERT OR IGNORE`` on their key, so recording
+the same notice twice never makes a second delivery.  A delivery attempt is
+claimed *before* sending (:meth:`claim`: attempts + 1, ``next_at`` pushed to the
+retry time), so after a crash mid-delivery the row is still pending and is
+retried with the same idempotency key, which receivers use to drop the
+duplicate.  Thread-safe: one connection behind a lock.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from processing.alerting.engine import Event, Incident, Outcome, Routed
+from processing.alerts import Alert
+
+__all__ = ["AlertStore", "Delivery", "StoreError"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS alerts (
+    id INTEGER PRIMARY KEY, state TEXT NOT NULL, severity TEXT NOT NULL, kind TEXT NOT NULL,
+    sensor_id TEXT NOT NULL, team TEXT NOT NULL, opened_at REAL NOT NULL, updated_at REAL NOT NULL,
+    data TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS alerts_state ON alerts(state);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY, alert_id INTEGER NOT NULL, type TEXT NOT NULL, at REAL NOT NULL,
+    by TEXT NOT NULL, level INTEGER NOT NULL, detail TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS events_alert ON events(alert_id);
+CREATE TABLE IF NOT EXISTS incidents (id INTEGER PRIMARY KEY, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS notifications (
+    key TEXT PRIMARY KEY, alert_id INTEGER NOT NULL, event_seq INTEGER NOT NULL, event TEXT NOT NULL,
+    msg_type TEXT NOT NULL, channel TEXT NOT NULL, address TEXT NOT NULL, officer TEXT NOT NULL,
+    level INTEGER NOT NULL, payload TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT NOT NULL DEFAULT '', created_at REAL NOT NULL,
+    next_at REAL NOT NULL, sent_at REAL);
+CREATE INDEX IF NOT EXISTS notifications_due ON notifications(status, next_at);
+CREATE INDEX IF NOT EXISTS notifications_alert ON notifications(alert_id);
+CREATE TABLE IF NOT EXISTS acknowledgements (
+    alert_id INTEGER NOT NULL, by TEXT NOT NULL, at REAL NOT NULL, comment TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS commands (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
+    alert_id INTEGER NOT NULL, arg TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'queued',
+    result TEXT NOT NULL DEFAULT '');
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
+    alert_id INTEGER, detail TEXT NOT NULL);
+"""
+
+
+class StoreError(RuntimeError):
+    """The alert store cannot be opened or used (message names the file)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One notification row: what to send, where, and how it went."""
+    key: str
+    alert_id: int
+    event_seq: int
+    event: str
+    msg_type: str
+    channel: str
+    address: str
+    officer: str
+    level: int
+    payload: Mapping[str, Any]
+    status: str
+    attempts: int
+    last_error: str
+    created_at: float
+    next_at: float
+    sent_at: float | None
+
+
+def _routed_json(r: Routed) -> str:
+    return json.dumps(dataclasses.asdict(r), ensure_ascii=False, allow_nan=True)
+
+
+def _routed_from(text: str) -> Routed:
+    d = json.loads(text)
+    d["alert"] = Alert(**d["alert"])
+    return Routed(**d)
+
+
+class AlertStore:
+    """The durable record of alerts, events, deliveries, acknowledgements and operator actions."""
+
+    FILENAME = "alerts.sqlite3"
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=10.0)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"{self.path}: cannot open the alert store: {exc}") from exc
+        self._lock = threading.Lock()
+
+    @classmethod
+    def in_folder(cls, data_dir: str | Path) -> "AlertStore":
+        return cls(Path(data_dir) / cls.FILENAME)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> "AlertStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -------------------------------------------------------------- writes
+    def record(self, outcome: Outcome, payloads: Mapping[str, Mapping[str, Any]], now: float) -> int:
+        """Write one engine outcome atomically; returns how many *new* notifications were queued."""
+        with self._lock:
+            cur = self._db.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                for r in outcome.alerts:
+                    a = r.alert
+                    cur.execute("INSERT OR REPLACE INTO alerts VALUES (?,?,?,?,?,?,?,?,?)",
+                                (a.id, a.state, a.severity, a.kind, a.sensor_id, r.team, a.opened_at, now,
+                                 _routed_json(r)))
+                for e in outcome.events:
+                    cur.execute("INSERT OR IGNORE INTO events VALUES (?,?,?,?,?,?,?)",
+                                (e.seq, e.alert_id, e.type, e.at, e.by, e.level, e.detail))
+                    if e.type == "acknowledged":
+                        cur.execute("INSERT INTO acknowledgements VALUES (?,?,?,?)", (e.alert_id, e.by, e.at, e.detail))
+                for inc in outcome.incidents:
+                    cur.execute("INSERT OR REPLACE INTO incidents VALUES (?,?)",
+                                (inc.id, json.dumps(dataclasses.asdict(inc), ensure_ascii=False)))
+                queued = 0
+                for n in outcome.notices:
+                    cur.execute(
+                        "INSERT OR IGNORE INTO notifications (key, alert_id, event_seq, event, msg_type, channel, "
+                        "address, officer, level, payload, created_at, next_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                        (n.key, n.alert_id, n.event_seq, n.event, n.msg_type, n.channel, n.address, n.officer,
+                         n.level, json.dumps(payloads.get(n.key, {}), ensure_ascii=False), now, now))
+                    queued += cur.rowcount
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+        return queued
+
+    def audit(self, actor: str, action: str, alert_id: int | None, detail: str, at: float) -> None:
+        with self._lock:
+            self._db.execute("INSERT INTO audit (at, actor, action, alert_id, detail) VALUES (?,?,?,?,?)",
+                             (at, actor, action, alert_id, detail))
+
+    def queue_command(self, actor: str, action: str, alert_id: int, arg: str, at: float) -> int:
+        """Queue an operator action (``acknowledge`` | ``resolve`` | ``assign``) for the engine's owner."""
+        with self._lock:
+            cur = self._db.execute("INSERT INTO commands (at, actor, action, alert_id, arg) VALUES (?,?,?,?,?)",
+                                   (at, actor, action, alert_id, arg))
+        return int(cur.lastrowid)
+
+    def queued_commands(self) -> list[tuple[int, float, str, str, int, str]]:
+        with self._lock:
+            return [tuple(r) for r in self._db.execute(  # type: ignore[misc]
+                "SELECT id, at, actor, action, alert_id, arg FROM commands WHERE status = 'queued' ORDER BY id")]
+
+    def finish_command(self, command_id: int, ok: bool, result: str) -> None:
+        with self._lock:
+            self._db.execute("UPDATE commands SET status = ?, result = ? WHERE id = ?",
+                             ("done" if ok else "error", result[:500], command_id))
+
+    def command(self, command_id: int) -> tuple[str, str] | None:
+        """``(status, result)`` of a queued command."""
+        with self._lock:
+            row = self._db.execute("SELECT status, result FROM commands WHERE id = ?", (command_id,)).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def claim(self, key: str, now: float, retry_at: float) -> int:
+        """Start an attempt: attempts + 1 and the retry time set *before* sending; returns the attempt number."""
+        with self._lock:
+            self._db.execute("UPDATE notifications SET attempts = attempts + 1, next_at = ? "
+                             "WHERE key = ? AND status = 'pending'", (retry_at, key))
+            row = self._db.execute("SELECT attempts FROM notifications WHERE key = ?", (key,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def mark_sent(self, key: str, now: float) -> None:
+        with self._lock:
+            self._db.execute("UPDATE notifications SET status = 'sent', sent_at = ?, last_error = '' WHERE key = ?",
+                             (now, key))
+
+    def mark_error(self, key: str, error: str, *, final: bool) -> None:
+        """A failed attempt; ``final`` marks the delivery failed (no more retries)."""
+        with self._lock:
+            self._db.execute("UPDATE notifications SET last_error = ?, status = ? WHERE key = ?",
+                             (error[:500], "failed" if final else "pending", key))
+
+    def retry_failed(self, key: str, now: float) -> bool:
+        """An operator asks to try a failed delivery again."""
+        with self._lock:
+            cur = self._db.execute("UPDATE notifications SET status = 'pending', attempts = 0, next_at = ? "
+                                   "WHERE key = ? AND status = 'failed'", (now, key))
+        return cur.rowcount == 1
+
+    # --------------------------------------------------------------- reads
+    def due(self, now: float, limit: int = 100) -> list[Delivery]:
+        """Pending deliveries whose (re)try time has come, oldest first."""
+        return self._deliveries("WHERE status = 'pending' AND next_at <= ? ORDER BY next_at, created_at LIMIT ?",
+                                (now, limit))
+
+    def deliveries(self, alert_id: int | None = None, status: str | None = None) -> list[Delivery]:
+        where, args = [], []
+        if alert_id is not None:
+            where.append("alert_id = ?")
+            args.append(alert_id)
+        if status is not None:
+            where.append("status = ?")
+            args.append(status)
+        clause = ("WHERE " + " AND ".join(where)) if where else ""
+        return self._deliveries(f"{clause} ORDER BY created_at, key", tuple(args))
+
+    def delivery(self, key: str) -> Delivery | None:
+        rows = self._deliveries("WHERE key = ?", (key,))
+        return rows[0] if rows else None
+
+    def _deliveries(self, clause: str, args: tuple) -> list[Delivery]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT key, alert_id, event_seq, event, msg_type, channel, address, officer, level, payload, "
+                f"status, attempts, last_error, created_at, next_at, sent_at FROM notifications {clause}",
+                args).fetchall()
+        return [Delivery(*r[:9], json.loads(r[9]), *r[10:]) for r in rows]  # type: ignore[arg-type]
+
+    def delivery_counts(self) -> dict[str, int]:
+        with self._lock:
+            rows = self._db.execute("SELECT status, COUNT(*) FROM notifications GROUP BY status").fetchall()
+        return {"pending": 0, "sent": 0, "failed": 0, **{s: int(n) for s, n in rows}}
+
+    def alerts(self, states: Iterable[str] | None = None, limit: int = 1000) -> list[Routed]:
+        with self._lock:
+            if states is None:
+                rows = self._db.execute("SELECT data FROM alerts ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+            else:
+                st = list(states)
+                rows = self._db.execute(f"SELECT data FROM alerts WHERE state IN ({','.join('?' * len(st))}) "
+                                        "ORDER BY id DESC LIMIT ?", (*st, limit)).fetchall()
+        return [_routed_from(r[0]) for r in rows]
+
+    def alert(self, alert_id: int) -> Routed | None:
+        with self._lock:
+            row = self._db.execute("SELECT data FROM alerts WHERE id = ?", (alert_id,)).fetchone()
+        return _routed_from(row[0]) if row else None
+
+    def events(self, alert_id: int | None = None) -> list[Event]:
+        with self._lock:
+            if alert_id is None:
+                rows = self._db.execute("SELECT * FROM events ORDER BY seq").fetchall()
+            else:
+                rows = self._db.execute("SELECT * FROM events WHERE alert_id = ? ORDER BY seq", (alert_id,)).fetchall()
+        return [Event(*r) for r in rows]
+
+    def acknowledgements(self, alert_id: int) -> list[tuple[str, float, str]]:
+        with self._lock:
+            return [tuple(r) for r in self._db.execute(  # type: ignore[misc]
+                "SELECT by, at, comment FROM acknowledgements WHERE alert_id = ? ORDER BY at", (alert_id,))]
+
+    def audit_log(self, limit: int = 200) -> list[tuple[float, str, str, int | None, str]]:
+        with self._lock:
+            return [tuple(r) for r in self._db.execute(  # type: ignore[misc]
+                "SELECT at, actor, action, alert_id, detail FROM audit ORDER BY id DESC LIMIT ?", (limit,))]
+
+    def load_state(self) -> tuple[list[Routed], list[Incident], int, int]:
+        """What an engine needs after a restart: unresolved alerts, incidents, next event seq, next alert id."""
+        with self._lock:
+            rows = self._db.execute("SELECT data FROM alerts WHERE state != 'resolved' ORDER BY id").fetchall()
+            incs = self._db.execute("SELECT data FROM incidents ORDER BY id").fetchall()
+            seq = self._db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM events").fetchone()[0]
+            nid = self._db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM alerts").fetchone()[0]
+        incidents = []
+        for (text,) in incs:
+            d = json.loads(text)
+            d["alert_ids"] = tuple(d["alert_ids"])
+            incidents.append(Incident(**d))
+        return [_routed_from(r[0]) for r in rows], incidents, int(seq), int(nid)

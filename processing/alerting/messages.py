@@ -1,0 +1,119 @@
+"""Bilingual alert text (Vietnamese and English): what, where, since when, how to acknowledge.
+
+>>> severity_label("critical", "vi")
+'Nghiêm trọng'
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from processing.alerting.config import CapSettings
+from processing.alerting.roster import local_iso
+from processing.registry import SensorSpec
+
+__all__ = ["LANGS", "MessageText", "kind_label", "map_link", "render", "severity_label"]
+
+LANGS: tuple[str, ...] = ("vi", "en")
+
+_KIND = {
+    "limit": ("Vượt ngưỡng giới hạn", "Hard limit exceeded"),
+    "stuck": ("Cảm biến bị treo giá trị", "Sensor value stuck"),
+    "deviation": ("Giá trị bất thường", "Abnormal value"),
+    "seasonal": ("Bất thường so với cùng giờ các ngày trước", "Unusual for the time of day"),
+    "rate": ("Thay đổi đột ngột", "Sudden change"),
+    "gap": ("Gián đoạn dữ liệu", "Data gap"),
+    "invalid": ("Giá trị không hợp lệ", "Invalid values"),
+    "late": ("Dữ liệu đến trễ", "Late data"),
+    "anomaly": ("Bất thường", "Anomaly"),
+    "silent": ("Cảm biến mất tín hiệu", "Sensor silent"),
+}
+_SEVERITY = {"info": ("Thông tin", "Information"), "warning": ("Cảnh báo", "Warning"),
+             "critical": ("Nghiêm trọng", "Critical")}
+_DOMAIN = {"traffic": ("Giao thông", "Traffic"), "environment": ("Môi trường", "Environment"),
+           "utility": ("Hạ tầng kỹ thuật", "Utilities")}
+_EVENT = {
+    "opened": ("Cảnh báo mới", "New alert"), "unsilenced": ("Cảnh báo (hết thời gian bảo trì)",
+                                                             "Alert (maintenance window ended)"),
+    "escalated": ("CHUYỂN CẤP – chưa có người tiếp nhận", "ESCALATED – not acknowledged"),
+    "severity": ("Mức độ tăng", "Severity raised"), "incident": ("Sự cố nhiều cảm biến", "Multi-sensor incident"),
+    "acknowledged": ("Đã tiếp nhận", "Acknowledged"), "resolved": ("Đã xử lý xong", "Resolved"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class MessageText:
+    lang: str                  # vi | en
+    subject: str               # e-mail subject / chat title
+    headline: str              # CAP headline (short)
+    description: str           # what, where, since when
+    instruction: str           # how to acknowledge
+
+
+def _pick(pair: tuple[str, str], lang: str) -> str:
+    return pair[0] if lang == "vi" else pair[1]
+
+
+def kind_label(kind: str, lang: str) -> str:
+    return _pick(_KIND.get(kind, _KIND["anomaly"]), lang)
+
+
+def severity_label(severity: str, lang: str) -> str:
+    return _pick(_SEVERITY[severity], lang)
+
+
+def map_link(spec: SensorSpec, cap: CapSettings) -> str:
+    return cap.map_url.format(lat=f"{spec.lat:.6f}", lon=f"{spec.lon:.6f}")
+
+
+def render(*, alert_id: int, kind: str, severity: str, event: str, spec: SensorSpec, since: float,
+           last_value: float, occurrences: int, level: int, team_name: str, lang: str, cap: CapSettings,
+           incident_size: int = 0) -> MessageText:
+    """The text of one alert event in ``lang`` (``vi`` or ``en``)."""
+    if lang not in LANGS:
+        raise ValueError(f"unknown language {lang!r}; known: {', '.join(LANGS)}")
+    vi = lang == "vi"
+    what = kind_label(kind, lang)
+    sev = severity_label(severity, lang)
+    ev = _pick(_EVENT.get(event, ("Cập nhật", "Update")), lang)
+    domain = _pick(_DOMAIN.get(spec.domain, (spec.domain, spec.domain)), lang)
+    when = local_iso(since).replace("T", " ")
+    link = map_link(spec, cap)
+    url = f"{cap.dashboard_url}/alerts/{alert_id}"
+    value = "" if not math.isfinite(last_value) else f"{last_value:g} {spec.unit}".strip()
+    headline = f"[{sev}] {what} – {spec.name} ({spec.ward})"[:160]
+    subject = f"[IOC Bắc Giang #{alert_id}] {ev}: {what} – {spec.ward}" if vi else \
+        f"[IOC Bac Giang #{alert_id}] {ev}: {what} – {spec.ward}"
+    if vi:
+        lines = [f"{ev}. {what} ({domain}), mức độ: {sev}.",
+                 f"Cảm biến: {spec.name} (mã {spec.id}).",
+                 f"Vị trí: phường/xã {spec.ward}, TP Bắc Giang – bản đồ: {link}",
+                 f"Bắt đầu từ: {when} (giờ Việt Nam)."]
+        if value:
+            lines.append(f"Giá trị gần nhất: {value}.")
+        if occurrences > 1:
+            lines.append(f"Tình trạng lặp lại {occurrences} lần (dao động bật/tắt).")
+        if incident_size:
+            lines.append(f"Thuộc sự cố chung: {incident_size} cảnh báo cùng khu vực và lĩnh vực.")
+        if level:
+            lines.append(f"Đã chuyển lên cấp {level}.")
+        lines.append(f"Đơn vị phụ trách: {team_name}.")
+        instruction = (f"Tiếp nhận cảnh báo tại {url} hoặc bằng lệnh: ioc alerts ack {alert_id} --by \"<họ tên>\". "
+                       "Nếu không tiếp nhận, cảnh báo sẽ được chuyển lên cấp trên.")
+    else:
+        lines = [f"{ev}. {what} ({domain}), severity: {sev}.",
+                 f"Sensor: {spec.name} (id {spec.id}).",
+                 f"Where: {spec.ward} ward, Bac Giang city – map: {link}",
+                 f"Since: {when} (Vietnam time, UTC+7)."]
+        if value:
+            lines.append(f"Latest value: {value}.")
+        if occurrences > 1:
+            lines.append(f"The condition came back {occurrences} times (flapping).")
+        if incident_size:
+            lines.append(f"Part of one incident: {incident_size} alerts in the same ward and domain.")
+        if level:
+            lines.append(f"Escalated to level {level}.")
+        lines.append(f"Responsible team: {team_name}.")
+        instruction = (f"Acknowledge at {url} or with: ioc alerts ack {alert_id} --by \"<your name>\". "
+                       "If nobody acknowledges, the alert is escalated.")
+    return MessageText(lang, subject, headline, "\n".join(lines), instruction)
