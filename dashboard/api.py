@@ -1,7 +1,12 @@
 """The HTTP API beside the page, on the same Flask server.
 
 * ``GET /api/health`` -- status, readings/s, sensors online, open alerts (JSON)
-* ``GET /api/alerts`` -- the alert list (JSON), optional ``?status=open,acknowledged``
+* ``GET /api/alerts`` -- the alert list (JSON), optional ``?status=open,acknowledged``; with
+  alerting, each alert carries its team, escalation level, assignee, flaps,
+  incident, silence and its deliveries ``[{channel, address, status, attempts,
+  last_error}]`` (status ``sent`` | ``pending`` | ``failed`` | ``not_configured``)
+* ``GET /api/alerts/<id>/cap`` -- the alert as OASIS CAP 1.2 XML
+  (``application/cap+xml``; 404 JSON for an unknown id)
 * ``GET /api/sensors/<id>`` -- one sensor: registry facts, status, last value and
   score, and its recent series (JSON; 404 for an unknown id)
 * ``GET /metrics`` -- Prometheus text format: ``ioc_readings_total``,
@@ -20,8 +25,8 @@ import numpy as np
 from flask import Blueprint, Flask, Response, jsonify, request
 
 from dashboard.i18n import UTC_OFFSET_S
-from dashboard.source import STATUSES, Snapshot, SnapshotSource
-from processing.alerts import STATES, Alert
+from dashboard.source import STATUSES, AlertInfo, Snapshot, SnapshotSource
+from processing.alerts import STATES, Alert, AlertError
 from processing.reasons import describe
 
 __all__ = ["alert_json", "iso", "prometheus_text", "register_api"]
@@ -39,7 +44,27 @@ def _num(x: Any) -> float | None:
     return float(x) if x is not None and math.isfinite(float(x)) else None
 
 
-def alert_json(snap: Snapshot, a: Alert) -> dict[str, Any]:
+def alert_json(snap: Snapshot, a: Alert, deliveries: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """One alert as JSON; with the snapshot's routing info for it and ``deliveries`` when given."""
+    out = _alert_core(snap, a)
+    info = snap.alert_info.get(a.id)
+    if info is not None:
+        out.update(_info_json(info))
+    if deliveries is not None:
+        out["deliveries"] = deliveries
+    return out
+
+
+def _info_json(info: AlertInfo) -> dict[str, Any]:
+    return {"team": info.team, "team_name": info.team_name, "team_name_en": info.team_name_en,
+            "escalation_level": info.level, "assignee": info.assignee or None,
+            "assignee_name": info.assignee_name or None, "flaps": info.flaps, "flapping": info.flapping,
+            "incident": info.incident, "silenced_by": info.silenced_by,
+            "delivery_counts": {"sent": info.sent, "pending": info.pending, "failed": info.failed,
+                                "not_configured": info.unconfigured}}
+
+
+def _alert_core(snap: Snapshot, a: Alert) -> dict[str, Any]:
     spec = snap.registry.sensors[a.sensor]
     return {
         "id": a.id, "sensor": a.sensor_id, "name": spec.name, "ward": spec.ward, "domain": spec.domain,
@@ -126,7 +151,21 @@ def register_api(server: Flask, source: SnapshotSource) -> None:
             return jsonify({"error": f"unknown status {', '.join(unknown)}; use one of {', '.join(STATES)}"}), 400
         chosen = [a for a in snap.alerts if not wanted or a.state in wanted]
         chosen.sort(key=lambda a: -a.id)
-        return jsonify([alert_json(snap, a) for a in chosen])
+        lookup = getattr(source, "deliveries", None)
+        deliveries = lookup([a.id for a in chosen]) if lookup is not None and chosen else {}
+        return jsonify([alert_json(snap, a, deliveries.get(a.id) if lookup is not None else None) for a in chosen])
+
+    @bp.get("/api/alerts/<alert_id>/cap")
+    def alert_cap(alert_id: str) -> Response | tuple[Response, int]:
+        cap = getattr(source, "cap_xml", None)
+        if not alert_id.isdigit() or cap is None:
+            return jsonify({"error": f"no alert {alert_id!r}"}), 404
+        try:
+            xml = cap(int(alert_id))
+        except (AlertError, KeyError):
+            return jsonify({"error": f"no alert {alert_id}"}), 404
+        return Response(xml, content_type="application/cap+xml; charset=utf-8",
+                        headers={"Content-Disposition": f'inline; filename="ioc-alert-{int(alert_id)}.cap.xml"'})
 
     @bp.get("/api/sensors/<sensor_id>")
     def sensor(sensor_id: str) -> Response | tuple[Response, int]:

@@ -6,7 +6,9 @@ browser last rendered, which the browser tells us in the ``view-state`` store
 
 * the map as a ``Patch`` of the changed markers (:func:`dashboard.figures.map_patch`);
 * the alert feed as a ``Patch`` of inserted, removed and changed rows, found by
-  diffing the shown ``(id, rev)`` list against the new one;
+  diffing the shown ``(id, rev)`` list against the new one (the rev also covers
+  the row's routing and delivery state, :func:`dashboard.layout.row_rev`);
+* the on-duty officers only when the roster changed;
 * each KPI tile and health text only if its content changed.
 
 Nothing is kept on the server per browser and no module global is written, so
@@ -25,9 +27,9 @@ from dash.exceptions import PreventUpdate
 
 from dashboard.figures import detail_extension, detail_figure, map_figure, map_patch
 from dashboard.i18n import LANGS, fmt_num, t
-from dashboard.layout import (HEALTH_IDS, KPI_IDS, alert_row, feed_entries, feed_footer, feed_rows, health_class,
-                              health_texts, initial_state, kpi_tiles, legend_items, render_tile, stable_hash,
-                              tile_class)
+from dashboard.layout import (HEALTH_IDS, KPI_IDS, alert_row, duty_items, feed_entries, feed_footer, feed_rows,
+                              feed_state, health_class, health_texts, initial_state, kpi_tiles, legend_items,
+                              render_tile, row_rev, stable_hash, tile_class)
 from dashboard.source import STATUSES, Snapshot, SnapshotSource
 from processing.alerts import AlertError
 
@@ -53,7 +55,7 @@ function(now, lang, words, ids) {
 def feed_patch(snap: Snapshot, lang: str, shown: list[list[int]]) -> tuple[Patch | None, list[list[int]]]:
     """Patch turning the rows ``shown`` ([id, rev] pairs, in order) into the current feed, or None."""
     entries, _ = feed_entries(snap)
-    new = [[a.id, a.rev] for a in entries]
+    new = feed_state(snap, entries)
     if new == shown:
         return None, new
     patch = Patch()
@@ -70,7 +72,7 @@ def feed_patch(snap: Snapshot, lang: str, shown: list[list[int]]) -> tuple[Patch
         if tag == "equal":
             for k in range(i2 - i1 - 1, -1, -1):
                 a = entries[j1 + k]
-                if old_rev.get(a.id) != a.rev:
+                if old_rev.get(a.id) != row_rev(snap, a):
                     patch[i1 + k] = alert_row(snap, a, lang)
             continue
         for k in range(i2 - 1, i1 - 1, -1):
@@ -85,7 +87,7 @@ def refresh(snap: Snapshot, lang: str, state: Mapping[str, Any] | None, wards: M
     """The outputs of one refresh, as a dict of output key -> value (``no_update`` where unchanged).
 
     Keys: ``map``, ``feed``, ``feed_more``, ``feed_count``, each KPI id, ``<id>:class`` for tile
-    classes, each health text id, ``status_class``, ``legend``, ``clock``, ``state``.
+    classes, each health text id, ``status_class``, ``legend``, ``duty``, ``clock``, ``state``.
     """
     out: dict[str, Any] = {}
     lang = lang if lang in LANGS else "vi"
@@ -104,6 +106,7 @@ def refresh(snap: Snapshot, lang: str, state: Mapping[str, Any] | None, wards: M
             out[f"{k}:class"] = tile_class(tiles[k])
         out.update(health)
         out["legend"] = legend_items(snap, lang)
+        out["duty"] = duty_items(snap, lang)
     else:
         new_state = dict(state)
         new_state["seq"] = snap.seq
@@ -134,6 +137,10 @@ def refresh(snap: Snapshot, lang: str, state: Mapping[str, Any] | None, wards: M
         if counts != state.get("legend"):
             out["legend"] = legend_items(snap, lang)
         new_state["legend"] = counts
+        duty = stable_hash(snap.on_duty)
+        if duty != state.get("duty"):
+            out["duty"] = duty_items(snap, lang)
+        new_state["duty"] = duty
     if "h-status" in out:
         out["status_class"] = health_class(snap)
     small = {"feed_more": feed_footer(snap, lang), "feed_count": str(snap.health.alerts_active)}
@@ -152,13 +159,13 @@ def register_callbacks(app: Dash, source: SnapshotSource, wards: Mapping[str, An
                        map_style: Any = None, detail_window: int = 128) -> None:
     """Wire the control room's callbacks to ``source``."""
     keys = (["map", "feed", "feed_more", "feed_count"] + list(KPI_IDS) + [f"{k}:class" for k in KPI_IDS]
-            + list(HEALTH_IDS) + ["status_class", "legend", "clock", "state"])
+            + list(HEALTH_IDS) + ["status_class", "legend", "duty", "clock", "state"])
     outputs = ([Output("sensor-map", "figure"), Output("alert-feed", "children"), Output("feed-more", "children"),
                 Output("feed-count", "children")]
                + [Output(k, "children") for k in KPI_IDS] + [Output(k, "className") for k in KPI_IDS]
                + [Output(k, "children") for k in HEALTH_IDS]
                + [Output("h-status-box", "className"), Output("map-legend", "children"),
-                  Output("sim-clock", "data"), Output("view-state", "data")])
+                  Output("on-duty", "children"), Output("sim-clock", "data"), Output("view-state", "data")])
 
     @app.callback(outputs, Input("tick", "n_intervals"), Input("lang-switch", "value"), State("view-state", "data"))
     def _refresh(_n: int, lang: str, state: dict[str, Any] | None) -> list[Any]:
@@ -168,29 +175,48 @@ def register_callbacks(app: Dash, source: SnapshotSource, wards: Mapping[str, An
         return [out.get(k, no_update) for k in keys]
 
     @app.callback(Output({"type": "i18n", "key": ALL}, "children"), Output("operator-name", "placeholder"),
+                  Output("operator-comment", "placeholder"), Output("assign-officer", "placeholder"),
                   Output("ioc-root", "lang"),
                   Input("lang-switch", "value"), State({"type": "i18n", "key": ALL}, "id"),
                   prevent_initial_call=True)
-    def _language(lang: str, ids: list[dict[str, str]]) -> tuple[list[str], str, str]:
+    def _language(lang: str, ids: list[dict[str, str]]) -> tuple[list[str], str, str, str, str]:
         lang = lang if lang in LANGS else "vi"
-        return [t(i["key"], lang) for i in ids], t("feed.operator.placeholder", lang), lang
+        return ([t(i["key"], lang) for i in ids], t("feed.operator.placeholder", lang),
+                t("feed.comment.placeholder", lang), t("feed.assign.placeholder", lang), lang)
 
     @app.callback(Output({"type": "alert-note", "alert": MATCH}, "children"),
                   Input({"type": "alert-ack", "alert": MATCH}, "n_clicks"),
                   Input({"type": "alert-resolve", "alert": MATCH}, "n_clicks"),
-                  State("operator-name", "value"), State("lang-switch", "value"),
+                  Input({"type": "alert-assign", "alert": MATCH}, "n_clicks"),
+                  State("operator-name", "value"), State("operator-comment", "value"),
+                  State("assign-officer", "value"), State("lang-switch", "value"),
                   prevent_initial_call=True)
-    def _act(ack: int | None, resolve: int | None, who: str | None, lang: str) -> str:
+    def _act(_ack: int | None, _resolve: int | None, _assign: int | None, who: str | None, comment: str | None,
+             officer: str | None, lang: str) -> str:
         trigger = ctx.triggered_id
         if not isinstance(trigger, Mapping) or not (ctx.triggered and ctx.triggered[0].get("value")):
             raise PreventUpdate   # a row (re)appeared; nobody clicked
-        if not (who or "").strip():
+        who = (who or "").strip()
+        comment = (comment or "").strip()
+        if not who:
             return t("feed.need_name", lang)
+        alert_id = int(trigger["alert"])
         try:
             if trigger["type"] == "alert-ack":
-                a = source.acknowledge(int(trigger["alert"]), who or "")
+                a = source.acknowledge(alert_id, who, comment)
                 return t("feed.acked_by", lang, who=a.acknowledged_by)
-            a = source.resolve(int(trigger["alert"]), who or "", "")
+            if trigger["type"] == "alert-assign":
+                assign = getattr(source, "assign", None)
+                if assign is None:
+                    raise PreventUpdate
+                if not officer:
+                    return t("feed.need_officer", lang)
+                assign(alert_id, officer, who)
+                names = dict(source.snapshot().officers)
+                return t("feed.assigned_to", lang, who=names.get(officer, officer))
+            if not comment:
+                return t("feed.need_comment", lang)
+            a = source.resolve(alert_id, who, comment)
             return t("feed.resolved_by", lang, who=a.resolved_by)
         except AlertError as exc:
             return str(exc)

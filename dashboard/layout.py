@@ -6,8 +6,10 @@ so a refresh can tell (by its hash) whether a tile changed before rendering it.
 
 Stable element ids for automation: ``sensor-map``, ``alert-feed``,
 ``kpi-traffic``, ``kpi-air``, ``kpi-flood``, ``kpi-utility``, ``kpi-health``,
-``sensor-detail``, ``lang-switch``, ``health-bar``.  Repeated elements use
-pattern-matching ids: ``{"type": "alert-ack", "alert": <id>}`` and friends,
+``sensor-detail``, ``lang-switch``, ``health-bar``, ``operator-name``,
+``operator-comment``, ``assign-officer``, ``on-duty``.  Repeated elements use
+pattern-matching ids: ``{"type": "alert-ack", "alert": <id>}``, ``alert-resolve``,
+``alert-assign``, ``alert-view``, ``alert-note`` and friends,
 ``{"type": "i18n", "key": <string key>}`` for static text.
 """
 from __future__ import annotations
@@ -21,12 +23,13 @@ from dash import dcc, html
 
 from dashboard.figures import map_figure
 from dashboard.i18n import LANGS, STRINGS, fmt_age, fmt_clock, fmt_num, kind_label, t
-from dashboard.source import STATUSES, Snapshot
+from dashboard.source import STATUSES, AlertInfo, Snapshot
 from processing.alerts import Alert, feed_sort_key
 from processing.aqi import CATEGORIES
 
-__all__ = ["FEED_LIMIT", "KPI_IDS", "Tile", "build_layout", "feed_entries", "feed_rows", "health_texts",
-           "i18n_span", "kpi_tiles", "legend_items", "render_tile", "alert_row", "initial_state", "stable_hash"]
+__all__ = ["FEED_LIMIT", "KPI_IDS", "Tile", "build_layout", "delivery_text", "duty_items", "feed_entries",
+           "feed_rows", "feed_state", "health_texts", "i18n_span", "kpi_tiles", "legend_items", "render_tile",
+           "alert_row", "initial_state", "row_rev", "stable_hash"]
 
 KPI_IDS: tuple[str, ...] = ("kpi-traffic", "kpi-air", "kpi-flood", "kpi-utility", "kpi-health")
 FEED_LIMIT = 40            # alert rows on screen; the rest are counted
@@ -159,9 +162,51 @@ def _value_text(snap: Snapshot, a: Alert, lang: str) -> str:
     return f"{fmt_num(a.last_value, lang, 2 if abs(a.last_value) < 10 else 1)} {spec.unit}"
 
 
+def row_rev(snap: Snapshot, a: Alert) -> int:
+    """What the browser remembers of a feed row: the alert's rev, mixed with its routing and delivery
+    state when the snapshot has it (an assignment or a delivery changes the row, not the alert)."""
+    info = snap.alert_info.get(a.id)
+    return a.rev if info is None else stable_hash((a.rev, info))
+
+
+def feed_state(snap: Snapshot, entries: list[Alert]) -> list[list[int]]:
+    return [[a.id, row_rev(snap, a)] for a in entries]
+
+
+def delivery_text(info: AlertInfo, lang: str) -> tuple[str, str]:
+    """``(text, tone)`` of an alert's delivery counts; tone ``failed`` | ``pending`` | ``sent`` | ``idle``."""
+    parts = [t(f"deliv.{k}", lang, n=n) for k, n in (("sent", info.sent), ("pending", info.pending),
+                                                       ("failed", info.failed), ("unconfigured", info.unconfigured))
+             if n]
+    tone = ("failed" if info.failed else "pending" if info.pending else "sent" if info.sent else "idle")
+    return (" · ".join(parts) if parts else t("deliv.none", lang)), tone
+
+
+def _info_line(info: AlertInfo, lang: str) -> html.Div:
+    """Third line of a routed alert: team, escalation, assignee, flaps, incident, silence, deliveries."""
+    team = info.team_name_en if lang == "en" else info.team_name
+    items: list[Any] = [html.Span(team, className="alert-team", title=team)]
+    if info.level > 0:
+        items.append(html.Span(t("feed.level", lang, n=info.level), className="alert-level"))
+    if info.assignee:
+        items.append(html.Span(t("feed.assigned_to", lang, who=info.assignee_name or info.assignee),
+                               className="alert-assignee"))
+    if info.flapping:
+        items.append(html.Span(t("feed.flapping", lang, n=info.flaps), className="alert-flapping"))
+    if info.incident is not None:
+        items.append(html.Span(t("feed.incident", lang, n=info.incident), className="alert-incident"))
+    if info.silenced_by:
+        items.append(html.Span(t("feed.silenced", lang), className="alert-silenced", title=info.silenced_by))
+    text, tone = delivery_text(info, lang)
+    items.append(html.Span([html.Span("✉", className="deliv-icon"), text], className=f"alert-deliv deliv-{tone}",
+                           title=t("deliv.title", lang)))
+    return html.Div(items, className="alert-line3")
+
+
 def alert_row(snap: Snapshot, a: Alert, lang: str) -> html.Div:
     """One alert in two lines: severity, reason, sensor kind, value, state and age; then the
-    sensor's name and ward, and the operator buttons."""
+    sensor's name and ward, and the operator buttons; with alerting, a third line: team,
+    escalation, assignee, and the delivery status (failed deliveries highlighted)."""
     spec = snap.registry.sensors[a.sensor]
     if a.state == "acknowledged":
         state = t("feed.acked_by", lang, who=a.acknowledged_by)
@@ -191,12 +236,20 @@ def alert_row(snap: Snapshot, a: Alert, lang: str) -> html.Div:
                     className="btn btn-view", n_clicks=0),
         html.Button(t("feed.ack", lang), id={"type": "alert-ack", "alert": a.id}, className="btn btn-ack",
                     disabled=a.state != "open", n_clicks=0),
-        html.Button(t("feed.resolve", lang), id={"type": "alert-resolve", "alert": a.id},
-                    className="btn btn-resolve", n_clicks=0),
     ]
+    info = snap.alert_info.get(a.id)
+    second.append(html.Button(t("feed.assign", lang), id={"type": "alert-assign", "alert": a.id},
+                              className="btn btn-assign", n_clicks=0, disabled=a.state == "resolved",
+                              hidden=not snap.officers))
+    second.append(html.Button(t("feed.resolve", lang), id={"type": "alert-resolve", "alert": a.id},
+                              className="btn btn-resolve", n_clicks=0))
+    lines = [html.Div(first, className="alert-line1"), html.Div(second, className="alert-line2")]
+    if info is not None:
+        lines.append(_info_line(info, lang))
     classes = f"alert-row sev-{a.severity} state-{a.state}" + (" is-cleared" if a.cleared_at is not None else "")
-    return html.Div([html.Div(first, className="alert-line1"), html.Div(second, className="alert-line2")],
-                    className=classes, id={"type": "alert-row", "alert": a.id})
+    if info is not None and info.failed:
+        classes += " has-failed"
+    return html.Div(lines, className=classes, id={"type": "alert-row", "alert": a.id})
 
 
 def feed_rows(snap: Snapshot, lang: str, limit: int = FEED_LIMIT) -> list[html.Div]:
@@ -209,6 +262,21 @@ def feed_rows(snap: Snapshot, lang: str, limit: int = FEED_LIMIT) -> list[html.D
 def feed_footer(snap: Snapshot, lang: str, limit: int = FEED_LIMIT) -> str:
     _, more = feed_entries(snap, limit)
     return t("feed.more", lang, n=more) if more else ""
+
+
+def duty_items(snap: Snapshot, lang: str) -> list[Any]:
+    """Who is on duty now: one chip per officer on shift (team and phone in its tooltip)."""
+    chips: list[Any] = []
+    for team in snap.on_duty:
+        name = team.name_en if lang == "en" else team.name
+        if not team.officers:
+            chips.append(html.Span([html.Span(t("duty.nobody", lang), className="duty-name"),
+                                    html.Span(name, className="duty-team")], className="duty-chip duty-empty",
+                                   title=name))
+        for _oid, officer, phone in team.officers:
+            chips.append(html.Span([html.Span(officer, className="duty-name"), html.Span(name, className="duty-team")],
+                                   className="duty-chip", title=f"{officer} · {name}" + (f" · {phone}" if phone else "")))
+    return chips
 
 
 # ------------------------------------------------------------------ health bar
@@ -250,7 +318,8 @@ def initial_state(snap: Snapshot, lang: str, tiles: Mapping[str, Tile], health: 
     entries, _ = feed_entries(snap)
     return {
         "run": snap.run_id, "seq": snap.seq, "lang": lang,
-        "feed": [[a.id, a.rev] for a in entries],
+        "feed": feed_state(snap, entries),
+        "duty": stable_hash(snap.on_duty),
         "overlay": [int(i) for i in (snap.status == 2).nonzero()[0]],
         "kpi": {k: stable_hash(astuple(v)) for k, v in tiles.items()},
         "health": {k: stable_hash(v) for k, v in health.items()},
@@ -328,6 +397,17 @@ def build_layout(snap: Snapshot, wards: Mapping[str, Any] | None, *, lang: str =
                   dcc.Input(id="operator-name", type="text", debounce=False, maxLength=64,
                             placeholder=t("feed.operator.placeholder", lang), className="operator-input")],
                  className="operator"),
+        html.Div([html.Label(i18n_span("feed.comment", lang), htmlFor="operator-comment", className="operator-label"),
+                  dcc.Input(id="operator-comment", type="text", debounce=False, maxLength=500,
+                            placeholder=t("feed.comment.placeholder", lang), className="operator-input"),
+                  dcc.Dropdown(id="assign-officer", options=[{"label": name, "value": oid}
+                                                             for oid, name in snap.officers],
+                               placeholder=t("feed.assign.placeholder", lang), clearable=True, searchable=True,
+                               className="assign-officer", style=None if snap.officers else {"display": "none"})],
+                 className="operator operator-actions"),
+        html.Div([i18n_span("duty.title", lang, className="duty-title"),
+                  html.Div(duty_items(snap, lang), id="on-duty", className="duty-list")],
+                 className="duty", hidden=not snap.on_duty),
         html.Div(feed_rows(snap, lang), id="alert-feed", className="alert-feed"),
         html.Div(feed_footer(snap, lang), id="feed-more", className="feed-more"),
     ], className="card feed-card")

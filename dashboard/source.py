@@ -8,9 +8,12 @@ the two, owned by the reader:
   (registry order): last value, time, score, status, and ``status_rev`` -- the
   snapshot ``seq`` at which each sensor's status last changed, so a display that
   has rendered snapshot ``k`` needs only the sensors with ``status_rev > k``;
+* :class:`AlertInfo` -- what the alerting service adds to an alert (team,
+  escalation level, assignee, flaps, incident, silence, delivery counts), and
+  :class:`DutyTeam` -- who is on duty now, both carried by the snapshot;
 * :class:`SnapshotSource` -- the few calls the dashboard makes: the current
-  snapshot, one sensor's recent series (drill-down), and the two operator
-  actions on alerts.
+  snapshot, one sensor's recent series (drill-down), the operator actions on
+  alerts (acknowledge, resolve, assign), an alert's deliveries and its CAP XML.
 
 Status codes (:data:`STATUSES`): 0 normal, 1 warning (score >= 0.5),
 2 alert (the core's alert flag), 3 offline (silent or never reported).
@@ -26,7 +29,7 @@ import numpy as np
 from processing.alerts import Alert
 from processing.registry import Registry
 
-__all__ = ["Health", "Kpis", "LatencyHistogram", "Metrics", "SensorExtras", "Snapshot", "SnapshotSource",
+__all__ = ["AlertInfo", "DutyTeam", "Health", "Kpis", "LatencyHistogram", "Metrics", "SensorExtras", "Snapshot", "SnapshotSource",
            "STATUSES", "NORMAL", "WARNING", "ALERT", "OFFLINE"]
 
 STATUSES: tuple[str, ...] = ("normal", "warning", "alert", "offline")
@@ -76,6 +79,40 @@ class Kpis:
     total: int = 0
     stale: int = 0                       # reported before, silent now
     never: int = 0                       # never reported
+
+
+@dataclass(frozen=True, slots=True)
+class AlertInfo:
+    """The alerting service's view of one alert (hashable: a feed row re-renders when it changes)."""
+
+    team: str = ""                       # team id (alerting.toml)
+    team_name: str = ""                  # Vietnamese name
+    team_name_en: str = ""
+    level: int = 0                       # escalation level reached
+    assignee: str = ""                   # officer id ("" = nobody)
+    assignee_name: str = ""
+    flaps: int = 0
+    flapping: bool = False
+    incident: int | None = None
+    silenced_by: str | None = None
+    sent: int = 0                        # deliveries by status
+    pending: int = 0
+    failed: int = 0
+    unconfigured: int = 0                # no receiver configured for the channel (not an error)
+
+    @property
+    def deliveries(self) -> int:
+        return self.sent + self.pending + self.failed + self.unconfigured
+
+
+@dataclass(frozen=True, slots=True)
+class DutyTeam:
+    """One team and its officers on shift now: ``officers`` is ``(id, name, phone)`` triples."""
+
+    team: str
+    name: str
+    name_en: str
+    officers: tuple[tuple[str, str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +171,9 @@ class Snapshot:
     metrics: Metrics
     warn_score: float = 0.5
     band_k: float = 4.0                  # drill-down band: baseline +- band_k x scale
+    alert_info: Mapping[int, AlertInfo] = field(default_factory=dict)    # alert id -> routing + deliveries
+    on_duty: tuple[DutyTeam, ...] = ()   # every team, in configuration order
+    officers: tuple[tuple[str, str], ...] = ()   # (id, name) of every officer, for assigning
 
     def __post_init__(self) -> None:
         for name in ("last_value", "last_ts", "score", "status", "status_rev"):
@@ -167,6 +207,19 @@ class SnapshotSource(Protocol):
         """The sensor's recent readings in time order: ts, value, score, baseline, scale."""
         ...
 
-    def acknowledge(self, alert_id: int, by: str) -> Alert: ...
+    def acknowledge(self, alert_id: int, by: str, comment: str = "") -> Alert: ...
 
     def resolve(self, alert_id: int, by: str, comment: str = "") -> Alert: ...
+
+    # optional (the API and the feed check with ``getattr``): a source without alerting has none of these
+    def assign(self, alert_id: int, officer_id: str, by: str) -> Alert:
+        """Give the alert to an officer (an id of :attr:`Snapshot.officers`); AlertError if unknown."""
+        ...
+
+    def deliveries(self, alert_ids: list[int]) -> dict[int, list[dict[str, object]]]:
+        """Each alert's deliveries: ``{channel, address, status, attempts, last_error}``."""
+        ...
+
+    def cap_xml(self, alert_id: int) -> str:
+        """The alert as OASIS CAP 1.2 XML; AlertError for an unknown id."""
+        ...

@@ -97,7 +97,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     try:
         return serve(RunOptions(host=args.host, port=args.port, speed=args.speed, anomaly_rate=args.anomaly_rate,
-                                seed=args.seed, preroll_hours=args.preroll_hours, registry=args.registry))
+                                seed=args.seed, preroll_hours=args.preroll_hours, registry=args.registry,
+                                data_dir=args.data_dir))
     except RunError as exc:
         raise UserError(str(exc)) from None
 
@@ -143,6 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preroll-hours", type=float, default=6.0,
                    help="hours of history simulated quickly at start (default 6)")
     p.add_argument("--registry", type=Path, help="sensors GeoJSON (default: the configured city)")
+    p.add_argument("--data-dir", type=Path,
+                   help="data folder; the alert store is <data-dir>/alerts (default: var/ in the repository)")
     p.set_defaults(func=cmd_run)
     from ioc.alerting.cli import add_parsers as add_alerting_parsers
     from ioc.brokers import add_parser as add_brokers_parser

@@ -4,9 +4,21 @@ One process, no broker::
 
     CityStream.advance(sim_now) ──▶ asyncio.Queue[ReadingBatch] ──▶ validate ──▶ AnomalyCore
         (producer, every tick_s)          (the bus)                 (dead letters)      │
-                                                                     AlertList ◀────────┘
-                                                                         │
+                                                    AlertService (engine + SQLite) ◀────┘
+                                                       │            └─ notices ─▶ Dispatcher thread ─▶ webhook, e-mail
                                         Snapshot (immutable) ◀── publish ┘ ──▶ dashboard, HTTP API
+
+Alerting (:mod:`ioc.alerting`): every step goes through
+:meth:`AlertService.step` -- lifecycle, routing by roster, escalation,
+silences -- and the outcome is written to the alert store; notifications are
+queued there and sent by the :class:`Dispatcher` on a thread of its own
+(:meth:`Pipeline.start_delivery`, stopped by :meth:`Pipeline.close`).  History
+replayed by the pre-roll is recorded but pages nobody.  :func:`build_alerting`
+makes the service from ``config/<city>/alerting.toml`` with its store in a data
+folder; a channel with no receiver configured (no webhook secret, no SMTP host,
+no broker) fails its deliveries at once as "not configured", which the
+dashboard shows as such -- not an error, nothing logged.  Without an explicit
+service the pipeline keeps its alerts in an in-memory store and sends nothing.
 
 Simulated time runs ``speed`` times faster than the wall clock, from the
 moment :meth:`Pipeline.run` starts; before that :meth:`Pipeline.preroll`
@@ -25,21 +37,29 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import math
+import os
 import threading
 import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Mapping
 
 import numpy as np
 
-from dashboard.source import (ALERT, NORMAL, OFFLINE, WARNING, Health, Kpis, LatencyHistogram, Metrics,
-                              SensorExtras, Snapshot)
+from dashboard.source import (ALERT, NORMAL, OFFLINE, WARNING, AlertInfo, DutyTeam, Health, Kpis, LatencyHistogram,
+                              Metrics, SensorExtras, Snapshot)
+from ioc.alerting import load_config as load_alerting_config
+from ioc.alerting.channels import Channel, DeliveryError, EmailChannel, SmtpSettings, WebhookChannel
+from ioc.alerting.dispatcher import AlertService, Dispatcher
+from ioc.alerting.store import AlertStore, Delivery
 from processing import aqi as vn_aqi
-from processing.alerts import Alert, AlertConfig, AlertList
+from processing.alerting.config import AlertingConfig, DeliverySettings
+from processing.alerting.engine import Routed
+from processing.alerts import Alert, AlertConfig
 from processing.batch import ReadingBatch
 from processing.config import CoreConfig
 from processing.core import AnomalyCore
@@ -47,7 +67,13 @@ from processing.kinds import KINDS
 from processing.registry import Registry
 from simulators.city import CitySimulator
 
-__all__ = ["KpiConfig", "Pipeline", "PipelineConfig", "STAGES", "load_extras", "sites"]
+__all__ = ["KpiConfig", "NOT_CONFIGURED", "Pipeline", "PipelineConfig", "STAGES", "build_alerting",
+           "delivery_channels", "load_extras", "sites"]
+
+log = logging.getLogger(__name__)
+
+#: What a delivery's error says when its channel has no receiver configured (see :class:`UnconfiguredChannel`).
+NOT_CONFIGURED = "not configured"
 
 #: Pipeline stages whose latency is measured (seconds, histogram per stage).
 STAGES: tuple[str, ...] = ("simulate", "queue", "validate", "score", "alerts", "publish")
@@ -79,6 +105,7 @@ class PipelineConfig:
     rate_window_s: float = 10.0         # readings/s over this many wall seconds
     warn_score: float = 0.5             # status 'warning' from this score
     core: CoreConfig = field(default_factory=CoreConfig)
+    # unused since the alerting service took over (its [engine] table in alerting.toml); kept for callers
     alerts: AlertConfig = field(default_factory=AlertConfig)
     kpi: KpiConfig = field(default_factory=KpiConfig)
 
@@ -156,6 +183,88 @@ def sites(lon: np.ndarray, lat: np.ndarray, radius_m: float) -> np.ndarray:
     return site
 
 
+# ------------------------------------------------------------------- alerting
+
+class UnconfiguredChannel:
+    """A channel with no receiver set up: every delivery fails at once, not retried, saying how to set it up."""
+
+    def __init__(self, how: str) -> None:
+        self.how = how
+
+    def send(self, delivery: Delivery) -> None:
+        raise DeliveryError(f"{NOT_CONFIGURED}: {self.how}", retriable=False)
+
+
+def delivery_channels(settings: DeliverySettings, environ: Mapping[str, str], *,
+                      sender: str = "ioc@bacgiang.gov.vn") -> dict[str, Channel]:
+    """The channels the embedded pipeline can send on, from the environment.
+
+    * webhook: signed with the secret in ``settings.webhook_secret_env`` (default ``IOC_WEBHOOK_SECRET``);
+    * e-mail: ``IOC_SMTP_HOST`` (required), ``IOC_SMTP_PORT`` (587), ``IOC_SMTP_USER``, ``IOC_SMTP_PASSWORD``,
+      ``IOC_SMTP_SENDER``, ``IOC_SMTP_STARTTLS`` (1; 0 turns it off), ``IOC_SMTP_CAFILE``;
+    * MQTT and Kafka topics: none here (no broker in the embedded pipeline).
+
+    What is not set up becomes an :class:`UnconfiguredChannel`."""
+    channels: dict[str, Channel] = {}
+    env = settings.webhook_secret_env
+    if environ.get(env):
+        channels["webhook"] = WebhookChannel.from_env(env, environ, timeout_s=settings.timeout_s)
+    else:
+        channels["webhook"] = UnconfiguredChannel(f"set {env} to sign and send webhooks")
+    host = environ.get("IOC_SMTP_HOST", "").strip()
+    if host:
+        try:
+            port = int(environ.get("IOC_SMTP_PORT", "") or 587)
+        except ValueError:
+            raise ValueError(f"IOC_SMTP_PORT must be a port number, got {environ.get('IOC_SMTP_PORT')!r}") from None
+        channels["email"] = EmailChannel(SmtpSettings(
+            host=host, port=port, sender=environ.get("IOC_SMTP_SENDER", "") or sender,
+            username=environ.get("IOC_SMTP_USER", ""), password=environ.get("IOC_SMTP_PASSWORD", ""),
+            starttls=environ.get("IOC_SMTP_STARTTLS", "1").strip().lower() not in ("0", "false", "no", "off"),
+            timeout_s=settings.timeout_s, cafile=environ.get("IOC_SMTP_CAFILE", "")))
+    else:
+        channels["email"] = UnconfiguredChannel("set IOC_SMTP_HOST to send e-mail")
+    channels["mqtt"] = UnconfiguredChannel("no MQTT broker in the embedded pipeline")
+    channels["kafka"] = UnconfiguredChannel("no Kafka broker in the embedded pipeline")
+    return channels
+
+
+def build_alerting(registry: Registry, data_dir: str | Path | None, *, config: AlertingConfig | None = None,
+                   config_path: str | Path | None = None, wards_path: str | Path | None = None,
+                   environ: Mapping[str, str] | None = None, channels: Mapping[str, Channel] | None = None,
+                   clock: Callable[[], float] = time.time) -> tuple[AlertService, Dispatcher]:
+    """The alerting service and its dispatcher for ``registry``.
+
+    The store is ``<data_dir>/alerts.sqlite3`` (None: in memory); the configuration
+    ``config_path`` (default ``config/<city>/alerting.toml``, validated against the
+    registry's wards and sensor ids); CAP areas are the ward polygons of
+    ``wards_path`` (default the city's ``wards.geojson``; a circle when missing);
+    ``channels`` default to :func:`delivery_channels` of ``environ`` (default ``os.environ``).
+    Raises :class:`~processing.alerting.config.ConfigError` or :class:`~ioc.alerting.store.StoreError`."""
+    from ioc.citydata import default_city_dir, load_wards
+    from processing.registry import RegistryError
+
+    city = default_city_dir()
+    acfg = config or load_alerting_config(config_path or city / "alerting.toml", wards=registry.wards,
+                                          sensor_ids=registry.ids)
+    rings: dict[str, np.ndarray] = {}
+    try:
+        wards = load_wards(wards_path or city / "wards.geojson")
+        rings = {w: wards.ring(w) for w in wards.names}
+    except (RegistryError, OSError) as exc:
+        log.warning("CAP areas will be circles: %s", exc)
+    store = AlertStore(":memory:") if data_dir is None else AlertStore.in_folder(data_dir)
+    try:
+        chans = dict(channels) if channels is not None else delivery_channels(
+            acfg.delivery, os.environ if environ is None else environ, sender=acfg.cap.sender)
+        dispatcher = Dispatcher(store, chans, acfg.delivery, clock=clock)
+        service = AlertService(registry, acfg, store, ward_rings=rings, on_queued=dispatcher.wake, clock=clock)
+    except BaseException:
+        store.close()
+        raise
+    return service, dispatcher
+
+
 # -------------------------------------------------------------------- metrics
 
 class _Histogram:
@@ -208,7 +317,9 @@ class Pipeline:
 
     def __init__(self, registry: Registry, config: PipelineConfig | None = None, *,
                  extras: SensorExtras | None = None, clock: Callable[[], float] = time.time,
-                 sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep, start: float | None = None) -> None:
+                 sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep, start: float | None = None,
+                 alerting: AlertService | None = None, dispatcher: Dispatcher | None = None) -> None:
+        """``alerting``/``dispatcher``: from :func:`build_alerting` (None: an in-memory store, nothing sent)."""
         self.registry = registry
         self.config = cfg = config or PipelineConfig()
         self.extras = extras or extras_from_registry(registry)
@@ -225,7 +336,18 @@ class Pipeline:
         self._sim = CitySimulator(registry, seed=cfg.seed, anomaly_rate=cfg.anomaly_rate)
         self._stream = self._sim.stream(self.sim_start, warmup_s=warm)
         self.core = AnomalyCore(registry, cfg.core)
-        self.alerts = AlertList(registry, cfg.alerts)
+        if alerting is None:
+            if dispatcher is not None:
+                raise ValueError("a dispatcher needs the alerting service that queues its deliveries")
+            alerting, _ = build_alerting(registry, None, channels={})     # in memory, nothing sent
+        self.alerting = alerting
+        self.dispatcher = dispatcher
+        self.alerts = alerting.engine.list         # the lifecycle records the snapshot shows
+        self._dispatch_stop = threading.Event()
+        self._dispatch_thread: threading.Thread | None = None
+        self._officer_names = {o.id: o.name for o in alerting.config.officers}
+        self._duty_minute: int | None = None
+        self._duty: tuple[DutyTeam, ...] = ()
         self._sim_now = self.sim_start
         self._wall_start: float | None = None
         self._prerolled = False
@@ -270,17 +392,68 @@ class Pipeline:
         with self._lock:
             return {k: v.copy() for k, v in self.core.recent(sensor).items()}
 
-    def acknowledge(self, alert_id: int, by: str) -> Alert:
+    def acknowledge(self, alert_id: int, by: str, comment: str = "") -> Alert:
+        """An officer takes the alert (escalation stops); recorded with the name and comment."""
         with self._lock:
-            a = self.alerts.acknowledge(alert_id, by, self._sim_now)
+            r = self.alerting.acknowledge(alert_id, by, self._sim_now, comment)
             self._publish()
-            return a
+            return r.alert
 
     def resolve(self, alert_id: int, by: str, comment: str = "") -> Alert:
         with self._lock:
-            a = self.alerts.resolve(alert_id, by, self._sim_now, comment)
+            r = self.alerting.resolve(alert_id, by, self._sim_now, comment)
             self._publish()
-            return a
+            return r.alert
+
+    def assign(self, alert_id: int, officer_id: str, by: str) -> Alert:
+        """Give the alert to an officer of the configuration (AlertError for an unknown one)."""
+        with self._lock:
+            r = self.alerting.assign(alert_id, officer_id, by, self._sim_now)
+            self._publish()
+            return r.alert
+
+    def routed(self, alert_id: int) -> Routed:
+        """The alerting service's record of one alert (AlertError if it is not in memory)."""
+        with self._lock:
+            return self.alerting.engine.get(alert_id)
+
+    def deliveries(self, alert_ids: list[int]) -> dict[int, list[dict[str, object]]]:
+        """Each alert's deliveries, ``{channel, address, officer?, status, attempts, last_error}``;
+        status ``not_configured`` for a channel without a receiver."""
+        out: dict[int, list[dict[str, object]]] = {int(i): [] for i in alert_ids}
+        for aid, channel, address, status, attempts, error in self.alerting.store.delivery_status(alert_ids):
+            if status == "failed" and NOT_CONFIGURED in error:
+                status = "not_configured"
+            out[int(aid)].append({"channel": channel, "address": address, "status": status,
+                                  "attempts": int(attempts), "last_error": error})
+        return out
+
+    def cap_xml(self, alert_id: int) -> str:
+        """The alert as OASIS CAP 1.2 XML (Alert while unresolved, Cancel once resolved)."""
+        return self.alerting.cap_xml(alert_id)
+
+    def start_delivery(self) -> None:
+        """Run the dispatcher on a thread of its own (no-op without one, or if it runs already)."""
+        if self.dispatcher is None or self._dispatch_thread is not None:
+            return
+        self._dispatch_stop.clear()
+        self._dispatch_thread = threading.Thread(target=self.dispatcher.run_forever, args=(self._dispatch_stop,),
+                                                 name="ioc-alert-dispatcher", daemon=True)
+        self._dispatch_thread.start()
+
+    def close(self, timeout: float = 15.0) -> None:
+        """Stop the dispatcher (after its current attempt) and close the alert store."""
+        self._dispatch_stop.set()
+        if self.dispatcher is not None:
+            self.dispatcher.wake()
+        thread, self._dispatch_thread = self._dispatch_thread, None
+        if thread is not None:
+            thread.join(timeout)
+            if thread.is_alive():
+                log.warning("the alert dispatcher is still sending; pending deliveries resume at the next start")
+                return
+        with self._lock:
+            self.alerting.store.close()
 
     @property
     def sim_now(self) -> float:
@@ -342,10 +515,9 @@ class Pipeline:
                     self._hourly.add(rows[pm], batch.ts[pm], batch.value[pm])
             t2 = time.perf_counter()
             self._hist["score"].observe(t2 - t1)
-            if len(batch):
-                self.alerts.ingest(batch, scores.alert, scores.score, scores.reasons)
-            self.alerts.check_silence(self.core.last_seen(), now)
-            self.alerts.tick(now)
+            # history replayed before going live is recorded, but pages nobody
+            self.alerting.step(batch if len(batch) else None, scores if len(batch) else None,
+                               self.core.last_seen(), now, notify=self._prerolled)
             t3 = time.perf_counter()
             self._hist["alerts"].observe(t3 - t2)
             self._readings_total += len(batch)
@@ -444,6 +616,7 @@ class Pipeline:
         self._status_rev[changed] = self._seq
         self._status = st
         alerts = self.alerts.alerts()
+        alert_info = self._alert_info(alerts)
         n_open = sum(1 for a in alerts if a.state == "open")
         n_active = n_open + sum(1 for a in alerts if a.state == "acknowledged")
         newest = float(np.nanmax(last_ts)) if not np.isnan(last_ts).all() else float("nan")
@@ -462,7 +635,45 @@ class Pipeline:
             registry=self.registry, extras=self.extras, last_value=self._last_value.copy(), last_ts=last_ts,
             score=self._score.copy(), status=st.copy(), status_rev=self._status_rev.copy(), alerts=alerts,
             alerts_rev=self.alerts.rev, kpis=self._kpis(now, offline, silent.size), health=health,
-            metrics=metrics, warn_score=cfg.warn_score, band_k=cfg.core.z_report)
+            metrics=metrics, warn_score=cfg.warn_score, band_k=cfg.core.z_report, alert_info=alert_info,
+            on_duty=self._on_duty(now), officers=tuple(self._officer_names.items()))
+
+    def _alert_info(self, alerts: tuple[Alert, ...]) -> dict[int, AlertInfo]:
+        """Routing state and delivery counts of the alerts in the snapshot (one grouped store query)."""
+        if not alerts:
+            return {}
+        engine = self.alerting.engine
+        counts = self.alerting.store.delivery_summary(min(a.id for a in alerts), NOT_CONFIGURED)
+        teams = self._teams()
+        out: dict[int, AlertInfo] = {}
+        for a in alerts:
+            try:
+                r = engine.get(a.id)
+            except Exception:  # pruned between the two reads: no routing to show
+                continue
+            name, name_en = teams.get(r.team, (r.team, r.team))
+            sent, pending, failed, unconf = counts.get(a.id, (0, 0, 0, 0))
+            out[a.id] = AlertInfo(team=r.team, team_name=name, team_name_en=name_en, level=r.level,
+                                  assignee=r.assignee or "", assignee_name=self._officer_names.get(r.assignee or "", ""),
+                                  flaps=r.flaps, flapping=r.flapping, incident=r.incident, silenced_by=r.silenced_by,
+                                  sent=sent, pending=pending, failed=failed, unconfigured=unconf)
+        return out
+
+    def _teams(self) -> dict[str, tuple[str, str]]:
+        return {t.id: (t.name, t.name_en) for t in self.alerting.config.teams}
+
+    def _on_duty(self, now: float) -> tuple[DutyTeam, ...]:
+        """Who is on duty at simulated time ``now`` (recomputed once per simulated minute)."""
+        if not math.isfinite(now):
+            return ()
+        minute = int(now // 60)
+        if minute != self._duty_minute:
+            teams = self._teams()
+            self._duty = tuple(
+                DutyTeam(tid, *teams.get(tid, (tid, tid)), tuple((o.id, o.name, o.phone) for o in officers))
+                for tid, officers in self.alerting.on_duty(now).items())
+            self._duty_minute = minute
+        return self._duty
 
     def _kpis(self, now: float, offline: np.ndarray, stale: int) -> Kpis:
         cfg = self.config.kpi

@@ -4,13 +4,17 @@ Wiring, in order:
 
 1. load the registry (and the flood levels / feeder ratings in its properties)
    and the ward polygons of the same city;
-2. build the :class:`~ioc.pipeline.Pipeline` and the Dash app on it, and bind
-   the HTTP server (so a busy port is reported before any work);
+2. build the alerting service (``alerting.toml``, the alert store in
+   ``<data-dir>/alerts``, channels from the environment -- see
+   :func:`ioc.pipeline.delivery_channels`), the :class:`~ioc.pipeline.Pipeline`
+   and the Dash app on it, and bind the HTTP server (so a busy port is
+   reported before any work);
 3. print the URL, then pre-roll ``--preroll-hours`` of simulated history with a
-   progress line;
-4. run the pipeline on its own asyncio loop in a background thread, and serve
-   the page and API (Flask via werkzeug, threaded) on the main thread until
-   SIGINT (Ctrl-C) or SIGTERM, which stop both cleanly (exit code 0).
+   progress line (recorded, but nobody is paged for it);
+4. start the alert dispatcher thread, run the pipeline on its own asyncio loop
+   in a background thread, and serve the page and API (Flask via werkzeug,
+   threaded) on the main thread until SIGINT (Ctrl-C) or SIGTERM, which stop
+   all three cleanly (exit code 0).
 """
 from __future__ import annotations
 
@@ -27,7 +31,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-__all__ = ["RunError", "RunOptions", "serve"]
+__all__ = ["RunError", "RunOptions", "default_data_dir", "serve"]
+
+
+def default_data_dir() -> Path:
+    """``<repo>/var`` (git-ignored); the alert store is ``<data-dir>/alerts/alerts.sqlite3``."""
+    return Path(__file__).resolve().parents[1] / "var"
 
 
 class RunError(Exception):
@@ -44,6 +53,7 @@ class RunOptions:
     preroll_hours: float = 6.0
     registry: Path | None = None
     refresh_ms: int = 1000
+    data_dir: Path | None = None        # None: default_data_dir()
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -123,8 +133,10 @@ def serve(opts: RunOptions, out: TextIO = sys.stdout) -> int:
     from werkzeug.serving import make_server
 
     from dashboard.app import create_app, load_wards_geojson
+    from ioc.alerting.store import StoreError
     from ioc.citydata import default_city_dir, load_registry
-    from ioc.pipeline import Pipeline, PipelineConfig, load_extras
+    from ioc.pipeline import Pipeline, PipelineConfig, build_alerting, load_extras
+    from processing.alerting.config import ConfigError
     from processing.registry import RegistryError
 
     path = opts.registry or default_city_dir() / "sensors.geojson"
@@ -142,14 +154,24 @@ def serve(opts: RunOptions, out: TextIO = sys.stdout) -> int:
 
     config = PipelineConfig(speed=opts.speed, anomaly_rate=opts.anomaly_rate, seed=opts.seed,
                             preroll_hours=opts.preroll_hours)
-    pipeline = Pipeline(registry, config, extras=load_extras(path, registry))
-    app = create_app(pipeline, wards=wards, refresh_ms=opts.refresh_ms)
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)    # no line per request
-    sock = _listen(opts.host, opts.port)
+    alerts_dir = (opts.data_dir or default_data_dir()) / "alerts"
     try:
-        server = make_server(opts.host, opts.port, app.server, threaded=True, fd=sock.fileno())
-    finally:
-        sock.close()                                          # the server holds its own duplicate
+        alerting, dispatcher = build_alerting(registry, alerts_dir, wards_path=wards_path)
+    except (ConfigError, StoreError, ValueError) as exc:
+        raise RunError(str(exc)) from None
+    pipeline = Pipeline(registry, config, extras=load_extras(path, registry), alerting=alerting,
+                        dispatcher=dispatcher)
+    try:
+        app = create_app(pipeline, wards=wards, refresh_ms=opts.refresh_ms)
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)    # no line per request
+        sock = _listen(opts.host, opts.port)
+        try:
+            server = make_server(opts.host, opts.port, app.server, threaded=True, fd=sock.fileno())
+        finally:
+            sock.close()                                          # the server holds its own duplicate
+    except BaseException:
+        pipeline.close()
+        raise
     host = f"[{opts.host}]" if ":" in opts.host else opts.host
     url = f"http://{host}:{server.port}/"
 
@@ -168,6 +190,7 @@ def serve(opts: RunOptions, out: TextIO = sys.stdout) -> int:
         print(f"City IOC: {len(registry)} sensors from {path}, simulated ×{opts.speed:g}, "
               f"{opts.anomaly_rate:g} anomalies per sensor per day, seed {opts.seed}", file=out)
         print(f"Control room: {url}  (API: {url}api/health, {url}metrics; Ctrl-C to stop)", file=out, flush=True)
+        print(f"Alert store: {alerting.store.path} ({_channels_line(dispatcher)})", file=out, flush=True)
         start = time.perf_counter()
 
         def progress(fraction: float) -> None:
@@ -188,6 +211,7 @@ def serve(opts: RunOptions, out: TextIO = sys.stdout) -> int:
         if stopping.is_set():
             print("Stopped.", file=out, flush=True)
             return 0
+        pipeline.start_delivery()
         live.start()
         print(f"Live. Serving {url}", file=out, flush=True)
         serving.set()
@@ -198,6 +222,7 @@ def serve(opts: RunOptions, out: TextIO = sys.stdout) -> int:
         if live.is_alive():
             live.join(timeout=10)
         server.server_close()
+        pipeline.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if live.error is not None:
@@ -205,3 +230,13 @@ def serve(opts: RunOptions, out: TextIO = sys.stdout) -> int:
         return 1
     print("Stopped.", file=out, flush=True)
     return 0
+
+
+def _channels_line(dispatcher) -> str:
+    """``webhook, e-mail: sending; mqtt, kafka: not configured`` -- one line at start, never per delivery."""
+    from ioc.pipeline import UnconfiguredChannel
+
+    on = [c for c, ch in dispatcher.channels.items() if not isinstance(ch, UnconfiguredChannel)]
+    off = [c for c, ch in dispatcher.channels.items() if isinstance(ch, UnconfiguredChannel)]
+    parts = ([f"{', '.join(on)}: sending"] if on else []) + ([f"{', '.join(off)}: not configured"] if off else [])
+    return "; ".join(parts)

@@ -248,6 +248,39 @@ class AlertStore:
                 args).fetchall()
         return [Delivery(*r[:9], json.loads(r[9]), *r[10:]) for r in rows]  # type: ignore[arg-type]
 
+    def delivery_status(self, alert_ids: Iterable[int] | None = None) -> list[tuple[int, str, str, str, int, str]]:
+        """``(alert_id, channel, address, status, attempts, last_error)`` per delivery, without the payloads
+        (cheap enough for every dashboard snapshot); ``alert_ids`` None: every delivery."""
+        with self._lock:
+            if alert_ids is None:
+                rows = self._db.execute("SELECT alert_id, channel, address, status, attempts, last_error "
+                                        "FROM notifications ORDER BY created_at, key").fetchall()
+            else:
+                ids = sorted({int(i) for i in alert_ids})
+                rows = []
+                for k in range(0, len(ids), 500):          # SQLite's limit on bound parameters
+                    chunk = ids[k:k + 500]
+                    rows += self._db.execute(
+                        "SELECT alert_id, channel, address, status, attempts, last_error FROM notifications "
+                        f"WHERE alert_id IN ({','.join('?' * len(chunk))}) ORDER BY created_at, key",
+                        chunk).fetchall()
+        return [tuple(r) for r in rows]  # type: ignore[misc]
+
+    def delivery_summary(self, since_alert_id: int = 0, unconfigured: str = "not configured"
+                         ) -> dict[int, tuple[int, int, int, int]]:
+        """Alert id → ``(sent, pending, failed, not configured)`` delivery counts for alerts from
+        ``since_alert_id`` on; a failed delivery whose last error contains ``unconfigured`` counts
+        as not configured (no receiver for its channel), not as failed.  One grouped query."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT alert_id, status, instr(last_error, ?) > 0, COUNT(*) FROM notifications "
+                "WHERE alert_id >= ? GROUP BY 1, 2, 3", (unconfigured, since_alert_id)).fetchall()
+        out: dict[int, list[int]] = {}
+        for aid, status, unconf, n in rows:
+            c = out.setdefault(int(aid), [0, 0, 0, 0])
+            c[{"sent": 0, "pending": 1}.get(status, 3 if unconf else 2)] += int(n)
+        return {k: (v[0], v[1], v[2], v[3]) for k, v in out.items()}
+
     def delivery_counts(self) -> dict[str, int]:
         with self._lock:
             rows = self._db.execute("SELECT status, COUNT(*) FROM notifications GROUP BY status").fetchall()

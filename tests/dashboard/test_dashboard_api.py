@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from dashboard.app import create_app
-from dashboard.source import LatencyHistogram, Metrics
+from dashboard.source import AlertInfo, DutyTeam, LatencyHistogram, Metrics
 from processing.alerts import AlertError
 
 
@@ -26,17 +26,31 @@ class FakeSource:
         return {"ts": ts, "value": np.array([1.0, np.nan, 3.0]), "score": np.zeros(3), "baseline": np.ones(3),
                 "scale": np.full(3, 0.5)}
 
-    def acknowledge(self, alert_id: int, by: str):
-        self.calls.append(("ack", alert_id, by))
+    def acknowledge(self, alert_id: int, by: str, comment: str = ""):
+        self.calls.append(("ack", alert_id, by) + ((comment,) if comment else ()))
         a = next((a for a in self.snap.alerts if a.id == alert_id), None)
         if a is None:
             raise AlertError(f"no alert {alert_id}")
         return dataclasses.replace(a, state="acknowledged", acknowledged_by=by)
 
     def resolve(self, alert_id: int, by: str, comment: str = ""):
-        self.calls.append(("resolve", alert_id, by))
+        self.calls.append(("resolve", alert_id, by, comment))
         a = next(a for a in self.snap.alerts if a.id == alert_id)
-        return dataclasses.replace(a, state="resolved", resolved_by=by)
+        return dataclasses.replace(a, state="resolved", resolved_by=by, comment=comment)
+
+    def assign(self, alert_id: int, officer_id: str, by: str):
+        self.calls.append(("assign", alert_id, officer_id, by))
+        return next(a for a in self.snap.alerts if a.id == alert_id)
+
+    def deliveries(self, alert_ids):
+        return {i: ([{"channel": "webhook", "address": "http://127.0.0.1:9/hook", "status": "failed", "attempts": 6,
+                      "last_error": "attempt 6: refused"}] if i == 1 else []) for i in alert_ids}
+
+    def cap_xml(self, alert_id: int) -> str:
+        if alert_id not in {a.id for a in self.snap.alerts}:
+            raise AlertError(f"no alert {alert_id}")
+        return f'<?xml version="1.0" encoding="UTF-8"?><alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">' \
+               f"<identifier>{alert_id}</identifier></alert>"
 
 
 @pytest.fixture
@@ -44,7 +58,14 @@ def client(make_snapshot, make_alert, wards):
     hist = LatencyHistogram((0.001, 0.01), (3, 1, 1), 0.05)
     snap = make_snapshot(alerts=(make_alert(1, 2), make_alert(2, 1, state="acknowledged", acknowledged_by="An"),
                                  make_alert(3, 0, state="resolved")))
-    snap = dataclasses.replace(snap, metrics=Metrics(1000, 2, {"out_of_range": 2}, {"score": hist}))
+    snap = dataclasses.replace(
+        snap, metrics=Metrics(1000, 2, {"out_of_range": 2}, {"score": hist}),
+        alert_info={1: AlertInfo(team="moi_truong", team_name="Tổ quan trắc môi trường",
+                                 team_name_en="Environmental monitoring unit", level=1, assignee="an",
+                                 assignee_name="Nguyễn Văn An", flaps=4, flapping=True, failed=1, sent=1)},
+        on_duty=(DutyTeam("moi_truong", "Tổ quan trắc môi trường", "Environmental monitoring unit",
+                          (("an", "Nguyễn Văn An", "+84 1"),)),),
+        officers=(("an", "Nguyễn Văn An"), ("binh", "Trần Thị Bình")))
     source = FakeSource(snap)
     app = create_app(source, wards=wards)
     c = app.server.test_client()
@@ -102,25 +123,70 @@ def test_page_and_layout_are_served(client) -> None:
     assert "sensor-map" in json.dumps(layout)
 
 
-def test_alert_buttons_reach_the_source(client) -> None:
+def _click(client, button: str, *, name: str, comment: str = "", officer: str | None = None, alert: int = 1):
     deps = client.get("/_dash-dependencies").get_json()
     act = next(d for d in deps if "alert-note" in d["output"])
-    body = {"output": act["output"], "outputs": {"id": {"type": "alert-note", "alert": 1}, "property": "children"},
-            "inputs": [{"id": {"type": "alert-ack", "alert": 1}, "property": "n_clicks", "value": 1},
-                       {"id": {"type": "alert-resolve", "alert": 1}, "property": "n_clicks", "value": 0}],
-            "state": [{"id": "operator-name", "property": "value", "value": "Phạm Thu Hà"},
+    inputs = [{"id": {"type": t, "alert": alert}, "property": "n_clicks", "value": int(t == button)}
+              for t in ("alert-ack", "alert-resolve", "alert-assign")]
+    body = {"output": act["output"], "outputs": {"id": {"type": "alert-note", "alert": alert}, "property": "children"},
+            "inputs": inputs,
+            "state": [{"id": "operator-name", "property": "value", "value": name},
+                      {"id": "operator-comment", "property": "value", "value": comment},
+                      {"id": "assign-officer", "property": "value", "value": officer},
                       {"id": "lang-switch", "property": "value", "value": "vi"}],
-            "changedPropIds": ['{"alert":1,"type":"alert-ack"}.n_clicks']}
+            "changedPropIds": [f'{{"alert":{alert},"type":"{button}"}}.n_clicks']}
     r = client.post("/_dash-update-component", json=body)
     assert r.status_code == 200, r.data
+    return next(iter(json.loads(r.data)["response"].values()))["children"]
+
+
+def test_alert_buttons_reach_the_source(client) -> None:
+    assert _click(client, "alert-ack", name="Phạm Thu Hà") == "Phạm Thu Hà đã tiếp nhận"
     assert client.source.calls == [("ack", 1, "Phạm Thu Hà")]
-    note = next(iter(json.loads(r.data)["response"].values()))["children"]
-    assert note == "Phạm Thu Hà đã tiếp nhận"
     # no name: nothing is done, the operator is asked for it
-    body["state"][0]["value"] = "  "
-    r = client.post("/_dash-update-component", json=body)
+    assert _click(client, "alert-ack", name="  ") == "Nhập họ tên trực ban trước"
     assert client.source.calls == [("ack", 1, "Phạm Thu Hà")]
-    assert next(iter(json.loads(r.data)["response"].values()))["children"] == "Nhập họ tên trực ban trước"
+
+
+def test_acknowledge_resolve_and_assign_with_a_comment(client) -> None:
+    assert _click(client, "alert-ack", name="Hà", comment="đang cử người") == "Hà đã tiếp nhận"
+    # resolving needs a comment
+    assert _click(client, "alert-resolve", name="Hà") == "Nhập ghi chú xử lý trước khi đóng"
+    assert _click(client, "alert-resolve", name="Hà", comment=" đã thay cảm biến ") == "Hà đã xử lý"
+    # assigning needs an officer
+    assert _click(client, "alert-assign", name="Hà") == "Chọn cán bộ được giao trước"
+    assert _click(client, "alert-assign", name="Hà", officer="binh") == "giao cho Trần Thị Bình"
+    assert client.source.calls == [("ack", 1, "Hà", "đang cử người"), ("resolve", 1, "Hà", "đã thay cảm biến"),
+                                   ("assign", 1, "binh", "Hà")]
+
+
+def test_alerts_carry_routing_and_deliveries(client) -> None:
+    data = client.get("/api/alerts?status=open").get_json()
+    assert [a["id"] for a in data] == [1]
+    a = data[0]
+    assert a["team"] == "moi_truong" and a["escalation_level"] == 1 and a["assignee"] == "an"
+    assert a["flaps"] == 4 and a["flapping"] and a["incident"] is None and a["silenced_by"] is None
+    assert a["delivery_counts"] == {"sent": 1, "pending": 0, "failed": 1, "not_configured": 0}
+    assert a["deliveries"] == [{"channel": "webhook", "address": "http://127.0.0.1:9/hook", "status": "failed",
+                                "attempts": 6, "last_error": "attempt 6: refused"}]
+    other = {x["id"]: x for x in client.get("/api/alerts").get_json()}[2]
+    assert other["deliveries"] == [] and "team" not in other          # no routing info for it in the snapshot
+
+
+def test_cap_endpoint(client) -> None:
+    r = client.get("/api/alerts/1/cap")
+    assert r.status_code == 200 and r.content_type.startswith("application/cap+xml")
+    assert b"urn:oasis:names:tc:emergency:cap:1.2" in r.data
+    for bad in ("99", "abc"):
+        r = client.get(f"/api/alerts/{bad}/cap")
+        assert r.status_code == 404 and "error" in r.get_json()
+
+
+def test_feed_shows_on_duty_officers_and_delivery_status(client) -> None:
+    layout = json.dumps(json.loads(client.get("/_dash-layout").data), ensure_ascii=False)
+    assert "on-duty" in layout and "Nguyễn Văn An" in layout and "Đang trực" in layout
+    assert "operator-comment" in layout and "assign-officer" in layout and "Trần Thị Bình" in layout
+    assert "1 đã gửi · 1 lỗi" in layout and "has-failed" in layout and "leo thang cấp 1" in layout
 
 
 def test_create_app_checks_the_refresh_period(make_snapshot) -> None:

@@ -10,10 +10,11 @@ from dash import Patch
 
 from dashboard.callbacks import feed_patch, refresh
 from dashboard.layout import KPI_IDS, alert_row, build_layout, feed_entries, kpi_tiles, render_tile
-from dashboard.source import Kpis
+from dashboard.source import AlertInfo, DutyTeam, Kpis
 
 STABLE_IDS = {"sensor-map", "alert-feed", "kpi-traffic", "kpi-air", "kpi-flood", "kpi-utility", "kpi-health",
-              "sensor-detail", "lang-switch", "health-bar"}
+              "sensor-detail", "lang-switch", "health-bar", "operator-name", "operator-comment", "assign-officer",
+              "on-duty"}
 
 
 def _ids(node: Any) -> list[Any]:
@@ -168,3 +169,39 @@ def test_refresh_first_render_then_only_changes(make_snapshot, make_alert, wards
     assert "Sensors" in _texts(out4["kpi-health"])
     # another run of the pipeline (server restarted): full render
     assert "map" in refresh(make_snapshot(seq=1, run_id="run2"), "vi", out4["state"], wards)
+
+
+def test_routing_and_delivery_changes_re_render_only_that_row(make_snapshot, make_alert, wards) -> None:
+    alerts = (make_alert(1, 0, opened=100.0), make_alert(2, 1, opened=90.0))
+    info = {1: AlertInfo(team="giao_thong", team_name="Đội điều hành giao thông", team_name_en="Traffic operations team",
+                         pending=2),
+            2: AlertInfo(team="moi_truong", team_name="Tổ quan trắc môi trường",
+                         team_name_en="Environmental monitoring unit", unconfigured=3)}
+    duty = (DutyTeam("giao_thong", "Đội điều hành giao thông", "Traffic operations team",
+                     (("an", "Nguyễn Văn An", "+84 1"),)),
+            DutyTeam("moi_truong", "Tổ quan trắc môi trường", "Environmental monitoring unit", ()))
+    snap = make_snapshot(seq=5, alerts=alerts)
+    snap = dataclasses.replace(snap, alert_info=info, on_duty=duty, officers=(("an", "Nguyễn Văn An"),))
+    first = refresh(snap, "vi", None, wards)
+    text = _texts(first["feed"])
+    assert "2 đang chờ" in text and "3 chưa cấu hình kênh" in text and "has-failed" not in text
+    assert "Nguyễn Văn An" in _texts(first["duty"]) and "không có ai trong ca" in _texts(first["duty"])
+    # one delivery of alert 1 failed, one was sent; alert 1 was assigned: only row 1 is sent again
+    info2 = {**info, 1: dataclasses.replace(info[1], pending=0, sent=1, failed=1, assignee="an",
+                                             assignee_name="Nguyễn Văn An")}
+    snap2 = dataclasses.replace(snap, seq=6, alert_info=info2)
+    out = refresh(snap2, "vi", first["state"], wards)
+    ops = out["feed"].to_plotly_json()["operations"]
+    assert len(ops) == 1 and ops[0]["location"] == [0]
+    row = _texts(ops[0]["params"]["value"])
+    assert "1 đã gửi · 1 lỗi" in row and "deliv-failed" in row and "has-failed" in row and "giao cho Nguyễn Văn An" in row
+    assert "duty" not in out                              # the roster did not change
+    en = _texts(alert_row(snap2, alerts[0], "en"))
+    assert "1 sent · 1 failed" in en and "assigned to Nguyễn Văn An" in en and "Traffic operations team" in en
+    # same snapshot again: nothing at all
+    assert refresh(snap2, "vi", out["state"], wards) == {}
+    # a shift change: only the on-duty list
+    snap3 = dataclasses.replace(snap2, seq=7, on_duty=(dataclasses.replace(duty[0], officers=(("b", "Trần Thị Bình",
+                                                                                              ""),)), duty[1]))
+    out3 = refresh(snap3, "vi", out["state"], wards)
+    assert "Trần Thị Bình" in _texts(out3["duty"]) and "feed" not in out3

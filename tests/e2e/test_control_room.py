@@ -3,9 +3,14 @@
 Starts ``python3 -m ioc.cli run`` on a free port (sped up, with a high anomaly
 rate so alerts appear at once), then with Debian's ``/usr/bin/chromium`` and
 ``/usr/bin/chromedriver`` (selenium): sees the map with every sensor's marker
-and at least one alert, acknowledges an alert under an officer's name (checked
-through ``/api/alerts``), opens a drill-down, switches to English, and saves a
-screenshot to ``artifacts/control_room.png`` (kept as the CI artefact).  Any
+and at least one alert, the officers on duty and each alert's delivery status,
+acknowledges an alert under an officer's name (checked through ``/api/alerts``),
+opens a drill-down, resolves the alert with a comment (checked through
+``/api/alerts`` and its CAP 1.2 XML at ``/api/alerts/<id>/cap``), switches to
+English, and saves a screenshot to ``artifacts/control_room.png`` (kept as the
+CI artefact).  The alert store lives in the test's temporary folder
+(``--data-dir``); no webhook secret or SMTP host is set, so deliveries show as
+"not configured".  Any
 SEVERE browser console entry fails the test.  The server is stopped by its PID
 with SIGTERM and must exit 0.
 
@@ -20,7 +25,9 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -30,6 +37,8 @@ CHROMEDRIVER = Path("/usr/bin/chromedriver")
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACT = REPO / "artifacts" / "control_room.png"
 OFFICER = "Nguyễn Thị Lan"
+COMMENT = "Đã cử tổ kỹ thuật kiểm tra, cảm biến hoạt động lại bình thường"
+CAP_NS = "{urn:oasis:names:tc:emergency:cap:1.2}"
 
 pytestmark = [
     pytest.mark.integration,
@@ -70,8 +79,10 @@ def server(tmp_path):
     with open(log, "w", encoding="utf-8") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "ioc.cli", "run", "--host", "127.0.0.1", "--port", str(port), "--speed", "60",
-             "--anomaly-rate", "48", "--preroll-hours", "3", "--seed", "5"],
-            cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+             "--anomaly-rate", "48", "--preroll-hours", "3", "--seed", "5", "--data-dir", str(tmp_path / "data")],
+            cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
+            env={**{k: v for k, v in os.environ.items() if k != "IOC_WEBHOOK_SECRET" and not k.startswith("IOC_SMTP_")},
+                 "PYTHONUNBUFFERED": "1"})
     url = f"http://127.0.0.1:{port}/"
     try:
         _wait("the server to answer /api/health",
@@ -130,6 +141,11 @@ def test_control_room_end_to_end(server, browser) -> None:
     assert d.find_element(By.ID, "kpi-air").text.strip()
     assert "Trung tâm Điều hành Thông minh" in d.find_element(By.TAG_NAME, "header").text
 
+    # who is on duty, and each routed alert's delivery status
+    _wait("the officers on duty", lambda: d.find_elements(By.CSS_SELECTOR, "#on-duty .duty-chip"))
+    assert "Đang trực" in d.find_element(By.CSS_SELECTOR, ".feed-card").text
+    _wait("a delivery status in the feed", lambda: d.find_elements(By.CSS_SELECTOR, "#alert-feed .alert-deliv"))
+
     # at least one alert that can be acknowledged
     _wait("an open alert in the feed",
           lambda: d.find_elements(By.CSS_SELECTOR, "#alert-feed .alert-row.state-open .btn-ack:not([disabled])"))
@@ -161,6 +177,35 @@ def test_control_room_end_to_end(server, browser) -> None:
         "return g && g.data && g.data.length >= 4 && g.data[3].x.length;"))
     assert points > 5
     assert d.find_element(By.ID, "detail-header").text.strip()
+
+    # resolve it with a comment
+    d.find_element(By.ID, "operator-comment").send_keys(COMMENT)
+
+    def resolve():
+        mine = [a for a in _get_json(url + "api/alerts") if a["id"] == alert_id]
+        if mine and mine[0]["state"] == "resolved":
+            return mine[0]
+        d.execute_script("""
+            var b = Array.from(document.querySelectorAll('#alert-feed .btn-resolve'))
+                .find(function (b) { return JSON.parse(b.id).alert === %d; });
+            if (b) { b.click(); }""" % alert_id)
+        return None
+    resolved = _wait(f"alert {alert_id} resolved with a comment", resolve, timeout=30, every=1.5)
+    assert resolved["resolved_by"] == OFFICER and resolved["comment"] == COMMENT
+    assert "team" in resolved and isinstance(resolved["deliveries"], list)
+    for a in _get_json(url + "api/alerts?status=open"):
+        assert {"team", "escalation_level", "assignee", "flaps", "incident", "silenced_by", "deliveries"} <= set(a)
+        assert all(x["status"] in ("sent", "pending", "failed", "not_configured") for x in a["deliveries"])
+    with urllib.request.urlopen(url + f"api/alerts/{alert_id}/cap", timeout=5) as r:
+        assert r.headers["Content-Type"].startswith("application/cap+xml")
+        cap = ET.fromstring(r.read())
+    assert cap.tag == CAP_NS + "alert" and cap.find(CAP_NS + "msgType").text == "Cancel"
+    assert {i.find(CAP_NS + "language").text for i in cap.findall(CAP_NS + "info")} == {"vi-VN", "en-US"}
+    try:
+        urllib.request.urlopen(url + "api/alerts/999999/cap", timeout=5)
+        raise AssertionError("an unknown alert's CAP should be 404")
+    except urllib.error.HTTPError as exc:
+        assert exc.code == 404 and "error" in json.loads(exc.read())
 
     # switch to English
     d.find_element(By.CSS_SELECTOR, "#lang-switch label:nth-of-type(2)").click()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import numpy as np
 import pytest
@@ -156,3 +157,132 @@ def test_config_is_validated() -> None:
         PipelineConfig(speed=0)
     with pytest.raises(ValueError, match="'tick_s'"):
         PipelineConfig(tick_s=5)
+
+
+# ------------------------------------------------------------------ alerting wiring
+
+class RecordingChannel:
+    def __init__(self) -> None:
+        self.sent: list = []
+
+    def send(self, delivery) -> None:
+        self.sent.append(delivery)
+
+
+def _live_alert(p: Pipeline) -> tuple[float, object]:
+    t = START
+    while True:
+        for a in p.snapshot().alerts:
+            info = p.snapshot().alert_info.get(a.id)
+            if a.state == "open" and a.kind != "silent" and info is not None and info.pending:
+                return t, a
+        t += 120.0
+        p.step(t)
+        assert t < START + 6 * 3600, "no notified alert in six simulated hours"
+
+
+def test_alerting_is_recorded_routed_and_delivered(city, tmp_path) -> None:
+    from ioc.alerting.store import AlertStore
+    from ioc.pipeline import build_alerting
+
+    reg, extras = city
+    webhook, email = RecordingChannel(), RecordingChannel()
+    clock = FakeClock(START)
+    service, dispatcher = build_alerting(reg, tmp_path, channels={"webhook": webhook, "email": email}, clock=clock)
+    p = Pipeline(reg, PipelineConfig(preroll_hours=2.0, anomaly_rate=48.0, seed=3), extras=extras, clock=clock,
+                 sleep=clock.sleep, start=START, alerting=service, dispatcher=dispatcher)
+    p.preroll()
+    # history replayed before going live is recorded, but pages nobody
+    assert p.snapshot().alerts and service.store.delivery_counts() == {"pending": 0, "sent": 0, "failed": 0}
+    assert p.alerts is service.engine.list
+    _, alert = _live_alert(p)
+    info = p.snapshot().alert_info[alert.id]
+    assert info.team and info.team_name and info.level == 0 and info.pending > 0
+    # who is on duty comes with the snapshot (START is Monday 10:00 local)
+    duty = {d.team: [o[1] for o in d.officers] for d in p.snapshot().on_duty}
+    assert duty["giao_thong"] == ["Nguyễn Văn An"] and duty["dieu_hanh_ioc"] == ["Ngô Thị Lan"]
+    assert ("ngo_thi_lan", "Ngô Thị Lan") in p.snapshot().officers
+
+    dispatcher.run_once()
+    p.step(p.sim_now + 1.0)                               # the next snapshot sees the delivery results
+    info = p.snapshot().alert_info[alert.id]
+    assert info.sent >= 1 and info.pending == 0 and webhook.sent + email.sent
+    # mqtt / kafka topics have no channel here: failed at once, not an error
+    rows = p.deliveries([alert.id])[alert.id]
+    assert {r["status"] for r in rows} <= {"sent", "failed"} and all(r["attempts"] == 1 for r in rows)
+    assert {r["channel"] for r in rows if r["status"] == "sent"} <= {"webhook", "email"}
+
+    a = p.acknowledge(alert.id, "Lê Văn Cường", "đang kiểm tra")
+    assert a.state == "acknowledged" and a.acknowledged_by == "Lê Văn Cường"
+    p.assign(alert.id, "tran_thi_binh", "Lê Văn Cường")
+    info = p.snapshot().alert_info[alert.id]
+    assert info.assignee == "tran_thi_binh" and info.assignee_name == "Trần Thị Bình"
+    cap = p.cap_xml(alert.id)
+    assert "urn:oasis:names:tc:emergency:cap:1.2" in cap and "<msgType>Alert</msgType>" in cap
+    r = p.resolve(alert.id, "Lê Văn Cường", "đã thay cảm biến")
+    assert r.state == "resolved" and r.comment == "đã thay cảm biến"
+    assert "<msgType>Cancel</msgType>" in p.cap_xml(alert.id)
+    p.close()
+
+    # everything is in the store, with the operator's name and comments
+    with AlertStore.in_folder(tmp_path) as store:
+        assert store.acknowledgements(alert.id) == [("Lê Văn Cường", pytest.approx(p.sim_now, abs=1), "đang kiểm tra")]
+        actions = [(actor, action, detail) for _, actor, action, aid, detail in store.audit_log() if aid == alert.id]
+        assert actions == [("Lê Văn Cường", "resolve", "đã thay cảm biến"),
+                           ("Lê Văn Cường", "assign", "tran_thi_binh"),
+                           ("Lê Văn Cường", "acknowledge", "đang kiểm tra")]
+        assert store.alert(alert.id).alert.state == "resolved"
+
+
+def test_unconfigured_channels_fail_quietly(city, tmp_path, caplog) -> None:
+    from ioc.pipeline import NOT_CONFIGURED, build_alerting
+
+    reg, extras = city
+    clock = FakeClock(START)
+    service, dispatcher = build_alerting(reg, tmp_path, environ={}, clock=clock)     # no secret, no SMTP host
+    p = Pipeline(reg, PipelineConfig(preroll_hours=2.0, anomaly_rate=48.0, seed=3), extras=extras, clock=clock,
+                 sleep=clock.sleep, start=START, alerting=service, dispatcher=dispatcher)
+    p.preroll()
+    _, alert = _live_alert(p)
+    p.start_delivery()
+    try:
+        deadline = time.monotonic() + 10
+        while service.store.delivery_counts()["pending"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert service.store.delivery_counts()["pending"] == 0
+        rows = p.deliveries([alert.id])[alert.id]
+        p.step(p.sim_now + 1.0)
+        info = p.snapshot().alert_info[alert.id]
+        assert info.unconfigured == len(rows) and info.failed == 0 and info.sent == 0
+    finally:
+        p.close()
+    assert rows and all(r["status"] == "not_configured" and NOT_CONFIGURED in r["last_error"] for r in rows)
+    assert any("IOC_WEBHOOK_SECRET" in r["last_error"] for r in rows if r["channel"] == "webhook")
+    assert not [r for r in caplog.records if r.levelno >= 30]
+
+
+def test_alerts_survive_a_restart(city, tmp_path) -> None:
+    from ioc.pipeline import build_alerting
+
+    reg, extras = city
+    clock = FakeClock(START)
+    service, dispatcher = build_alerting(reg, tmp_path, channels={}, clock=clock)
+    p = Pipeline(reg, PipelineConfig(preroll_hours=2.0, anomaly_rate=48.0, seed=3), extras=extras, clock=clock,
+                 sleep=clock.sleep, start=START, alerting=service, dispatcher=dispatcher)
+    p.preroll()
+    _, alert = _live_alert(p)
+    open_before = {a.id for a in p.snapshot().alerts if a.state != "resolved"}
+    p.close()
+    service2, dispatcher2 = build_alerting(reg, tmp_path, channels={}, clock=clock)
+    p2 = Pipeline(reg, PipelineConfig(preroll_hours=0.0, seed=3), extras=extras, clock=clock, sleep=clock.sleep,
+                  start=p.sim_now, alerting=service2, dispatcher=dispatcher2)
+    assert {a.id for a in p2.snapshot().alerts if a.state != "resolved"} == open_before
+    assert p2.acknowledge(alert.id, "Lan").state == "acknowledged"
+    p2.close()
+
+
+def test_default_pipeline_keeps_alerts_in_memory(city) -> None:
+    p = make(city, FakeClock())
+    assert p.dispatcher is None and str(p.alerting.store.path) == ":memory:"
+    p.start_delivery()                                  # nothing to start
+    p.close()
