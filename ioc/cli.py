@@ -60,6 +60,12 @@ def cmd_detect(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
+    if args.to:
+        from ioc.transport_cli import simulate_to
+
+        return simulate_to(args)
+    if args.out is None:
+        raise UserError("ioc simulate: give --out DIR (a labelled corpus) or --to URL (a live feed)")
     from simulators.corpus import write_corpus
 
     registry = _load_registry(args.registry)
@@ -98,7 +104,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         return serve(RunOptions(host=args.host, port=args.port, speed=args.speed, anomaly_rate=args.anomaly_rate,
                                 seed=args.seed, preroll_hours=args.preroll_hours, registry=args.registry,
-                                data_dir=args.data_dir))
+                                data_dir=args.data_dir, source=args.source))
     except RunError as exc:
         raise UserError(str(exc)) from None
 
@@ -113,8 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, help="TOML file with a [core] table of settings")
     p.set_defaults(func=cmd_detect)
 
-    p = sub.add_parser("simulate", help="write a labelled simulated corpus for the city's sensors")
-    p.add_argument("--out", type=Path, required=True)
+    p = sub.add_parser("simulate", help="write a labelled simulated corpus (--out), or publish a live feed (--to)")
+    p.add_argument("--out", type=Path, help="write a labelled corpus to this directory")
     p.add_argument("--days", type=float, default=7.0)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--anomaly-rate", type=float, default=0.5, help="anomalies per sensor per day")
@@ -146,12 +152,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--registry", type=Path, help="sensors GeoJSON (default: the configured city)")
     p.add_argument("--data-dir", type=Path,
                    help="data folder; the alert store is <data-dir>/alerts (default: var/ in the repository)")
+    p.add_argument("--source", metavar="URL",
+                   help="read readings from mqtt://HOST:1883[/topic] or kafka://HOST:9092 instead of the simulator")
     p.set_defaults(func=cmd_run)
     from ioc.alerting.cli import add_parsers as add_alerting_parsers
     from ioc.brokers import add_parser as add_brokers_parser
+    from ioc.transport_cli import add_parsers as add_transport_parsers
+    from ioc.transport_cli import add_simulate_to_arguments
 
+    add_simulate_to_arguments(sub.choices["simulate"])
     add_brokers_parser(sub)
     add_alerting_parsers(sub)
+    add_transport_parsers(sub)
     return parser
 
 

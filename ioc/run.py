@@ -54,6 +54,7 @@ class RunOptions:
     registry: Path | None = None
     refresh_ms: int = 1000
     data_dir: Path | None = None        # None: default_data_dir()
+    source: str | None = None           # mqtt://… or kafka://…; None: the built-in simulator
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -94,9 +95,12 @@ def _listen(host: str, port: int) -> socket.socket:
 class _LiveThread(threading.Thread):
     """The pipeline's asyncio loop, in a thread of its own."""
 
-    def __init__(self, pipeline, on_exit) -> None:
+    def __init__(self, pipeline, on_exit, source: str | None = None,
+                 dead_letter_file: Path | None = None) -> None:
         super().__init__(name="ioc-pipeline", daemon=True)
         self.pipeline = pipeline
+        self.source = source
+        self.dead_letter_file = dead_letter_file
         self.error: BaseException | None = None
         self._on_exit = on_exit
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -116,7 +120,10 @@ class _LiveThread(threading.Thread):
         self._stop_event = asyncio.Event()
         if self._stopping.is_set():
             return
-        await self.pipeline.run(self._stop_event)
+        if self.source:
+            await self.pipeline.run_source(self.source, self._stop_event, dead_letter_file=self.dead_letter_file)
+        else:
+            await self.pipeline.run(self._stop_event)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -139,6 +146,13 @@ def serve(opts: RunOptions, out: TextIO = sys.stdout) -> int:
     from processing.alerting.config import ConfigError
     from processing.registry import RegistryError
 
+    if opts.source:
+        from ingest.sources import SourceError, scheme_of
+
+        try:
+            scheme_of(opts.source)
+        except SourceError as exc:
+            raise RunError(str(exc)) from None
     path = opts.registry or default_city_dir() / "sensors.geojson"
     try:
         registry = load_registry(path)
@@ -153,7 +167,7 @@ def serve(opts: RunOptions, out: TextIO = sys.stdout) -> int:
         raise RunError(f"{wards_path}: not valid JSON ({exc})") from None
 
     config = PipelineConfig(speed=opts.speed, anomaly_rate=opts.anomaly_rate, seed=opts.seed,
-                            preroll_hours=opts.preroll_hours)
+                            preroll_hours=0.0 if opts.source else opts.preroll_hours)
     alerts_dir = (opts.data_dir or default_data_dir()) / "alerts"
     try:
         alerting, dispatcher = build_alerting(registry, alerts_dir, wards_path=wards_path)
@@ -185,10 +199,15 @@ def serve(opts: RunOptions, out: TextIO = sys.stdout) -> int:
                 threading.Thread(target=server.shutdown, name="ioc-shutdown", daemon=True).start()
 
     previous = {sig: signal.signal(sig, lambda *_: shutdown()) for sig in (signal.SIGINT, signal.SIGTERM)}
-    live = _LiveThread(pipeline, on_exit=shutdown)
+    data_dir = opts.data_dir or default_data_dir()
+    live = _LiveThread(pipeline, on_exit=shutdown, source=opts.source,
+                       dead_letter_file=data_dir / "deadletters.jsonl" if opts.source else None)
     try:
-        print(f"City IOC: {len(registry)} sensors from {path}, simulated ×{opts.speed:g}, "
-              f"{opts.anomaly_rate:g} anomalies per sensor per day, seed {opts.seed}", file=out)
+        if opts.source:
+            print(f"City IOC: {len(registry)} sensors from {path}, readings from {opts.source}", file=out)
+        else:
+            print(f"City IOC: {len(registry)} sensors from {path}, simulated ×{opts.speed:g}, "
+                  f"{opts.anomaly_rate:g} anomalies per sensor per day, seed {opts.seed}", file=out)
         print(f"Control room: {url}  (API: {url}api/health, {url}metrics; Ctrl-C to stop)", file=out, flush=True)
         print(f"Alert store: {alerting.store.path} ({_channels_line(dispatcher)})", file=out, flush=True)
         start = time.perf_counter()
@@ -200,11 +219,12 @@ def serve(opts: RunOptions, out: TextIO = sys.stdout) -> int:
                   end="", file=out, flush=True)
 
         try:
-            pipeline.preroll(progress)
+            if not opts.source:            # a broker brings its own history; nothing is simulated
+                pipeline.preroll(progress)
         except _Stopped:
             print("\nStopped.", file=out, flush=True)
             return 0
-        if opts.preroll_hours > 0:
+        if config.preroll_hours > 0:
             snap = pipeline.snapshot()
             print(f" ({snap.health.readings_total:,} readings, {len(snap.alerts)} alerts, "
                   f"{time.perf_counter() - start:.1f} s)", file=out, flush=True)

@@ -1,0 +1,282 @@
+"""Broker-agnostic ingest: raw broker batches -> decoded, de-duplicated ReadingBatches.
+
+A *source* (:class:`~ingest.mqtt.MqttSource`, :class:`~ingest.kafka.KafkaSource`)
+yields :class:`Delivery` batches of raw ``(topic, payload)`` messages and
+acknowledges them on ``commit``.  A :class:`Feed` turns a source into what the
+pipeline consumes::
+
+    async with open_feed("kafka://127.0.0.1:9092", registry, last_seen=core.last_seen) as feed:
+        async for item in feed:                  # FeedItem: batch, dead letters, clock
+            scores = core.update(item.batch)     # ... or pipeline.process(item.batch, item.sim_now)
+            await feed.commit(item)              # at-least-once: only after processing
+
+Per delivery the feed
+
+1. decodes every message with :func:`ingest.payloads.decode_many` (all three
+   payload formats, bad input -> :class:`~ingest.payloads.DeadLetter`);
+2. drops redelivered readings: a reading whose timestamp is not newer than the
+   newest one already scored for its sensor (the core's ``last_seen`` and the
+   feed's own record of what it handed out) is a duplicate -- counted, never
+   scored twice.  Within one delivery an exact ``(sensor, ts)`` repeat is one too.
+   (A reading that is genuinely late is indistinguishable and is dropped the same way.);
+3. sends the dead letters to their sink (Kafka ``ioc.deadletter``, or a
+   :class:`~ingest.deadletters.DeadLetterFile` in MQTT/embedded mode) before the
+   batch is handed out, so a dead letter is never lost either;
+4. stamps the batch with an event-time clock ``sim_now``: the newest reading
+   seen, and at least the previous value advanced by the wall time since -- the
+   pipeline's "now" for heartbeats, whether the stream is live or a replay.
+
+Counters (:meth:`Feed.stats`) feed ``/metrics``.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, AsyncIterator, Callable, Mapping, Protocol, Sequence
+
+import numpy as np
+
+from processing.batch import ReadingBatch
+from processing.registry import Registry
+
+__all__ = ["BrokerSource", "DeadLetterSink", "Delivery", "Feed", "FeedItem", "FeedStats", "FileDeadLetters",
+           "SourceError", "open_feed", "open_source", "scheme_of"]
+
+log = logging.getLogger(__name__)
+
+
+class SourceError(Exception):
+    """A source address that cannot be used; one line naming it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One batch of raw messages from a broker, and the token that acknowledges it."""
+
+    messages: Sequence[tuple[str, bytes]]   # (topic, payload)
+    received: float                         # wall clock when drained (epoch seconds)
+    token: Any = None                       # source-specific: MQTT mids, Kafka offsets
+
+
+class BrokerSource(Protocol):
+    """What :class:`Feed` needs of a transport (MQTT and Kafka sources both fit)."""
+
+    name: str                               # address for messages (no password)
+    formats: str | Mapping[str, str | None] | None
+
+    async def __aenter__(self) -> Any: ...
+    async def __aexit__(self, *exc: object) -> None: ...
+    def deliveries(self, idle_s: float | None = None) -> AsyncIterator[Delivery]: ...
+    async def commit(self, delivery: Delivery) -> None: ...
+
+
+class DeadLetterSink(Protocol):
+    async def send_dead(self, letters: Sequence[Any]) -> None: ...
+
+
+class FileDeadLetters:
+    """A :class:`~ingest.deadletters.DeadLetterFile` as a dead-letter sink (MQTT and embedded modes)."""
+
+    def __init__(self, path: str | Path) -> None:
+        from ingest.deadletters import DeadLetterFile
+
+        self.file = DeadLetterFile(path)
+
+    async def send_dead(self, letters: Sequence[Any]) -> None:
+        self.file.append(letters)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedItem:
+    """A decoded delivery, ready to score; hand it back to :meth:`Feed.commit` once processed."""
+
+    batch: ReadingBatch                     # good, new readings (arrival order)
+    dead: tuple                             # DeadLetter, already sent to the sink
+    duplicates: int                         # readings dropped as redeliveries
+    sim_now: float                          # event-time clock (epoch seconds)
+    received: float                         # wall clock when drained
+    queued_at: float                        # time.perf_counter() when drained (queue latency)
+    delivery: Delivery
+
+
+@dataclass(frozen=True)
+class FeedStats:
+    messages: int = 0
+    readings: int = 0                       # handed out to be scored
+    duplicates: int = 0
+    deadletters: int = 0
+    deadletters_by_reason: Mapping[str, int] = field(default_factory=dict)
+    commits: int = 0
+
+
+class Feed:
+    """Decode, de-duplicate and dead-letter what a :class:`BrokerSource` yields; see the module docstring.
+
+    ``last_seen`` returns the core's per-sensor newest timestamp (NaN: none);
+    ``dead_letters`` receives dead letters (None: they are only counted);
+    ``formats`` overrides the source's payload format(s); ``idle_s`` makes the
+    feed yield an empty item after that long without messages, so the pipeline
+    still ticks (silence checks) on a quiet stream.
+    """
+
+    def __init__(self, source: BrokerSource, registry: Registry, *,
+                 last_seen: Callable[[], np.ndarray] | None = None, dead_letters: DeadLetterSink | None = None,
+                 formats: str | Mapping[str, str | None] | None = None, idle_s: float | None = 1.0,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.source = source
+        self.registry = registry
+        self._last_seen = last_seen
+        self._dead_sink = dead_letters
+        self._formats = formats if formats is not None else getattr(source, "formats", None)
+        self._idle_s = idle_s
+        self._clock = clock
+        self._newest = np.full(len(registry), np.nan)
+        self._sim_now: float | None = None
+        self._wall_at: float = 0.0
+        self._messages = 0
+        self._readings = 0
+        self._duplicates = 0
+        self._dead: dict[str, int] = {}
+        self._commits = 0
+        self._stack: contextlib.AsyncExitStack | None = None
+
+    async def __aenter__(self) -> "Feed":
+        stack = contextlib.AsyncExitStack()
+        await stack.enter_async_context(self.source)   # type: ignore[arg-type]
+        self._stack = stack
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        stack, self._stack = self._stack, None
+        if stack is not None:
+            await stack.aclose()
+
+    def __aiter__(self) -> AsyncIterator[FeedItem]:
+        return self.items()
+
+    async def items(self) -> AsyncIterator[FeedItem]:
+        from ingest.payloads import decode_many
+
+        async for delivery in self.source.deliveries(self._idle_s):
+            t_drained = time.perf_counter()
+            if delivery.messages:
+                decoded = decode_many(delivery.messages, registry=self.registry, received=delivery.received,
+                                      formats=self._formats)
+                batch, dead = decoded.batch, decoded.dead
+            else:
+                batch, dead = ReadingBatch.empty(), ()
+            batch, dups = self.deduplicate(batch)
+            if dead:
+                for d in dead:
+                    self._dead[d.code] = self._dead.get(d.code, 0) + 1
+                if self._dead_sink is not None:
+                    await self._dead_sink.send_dead(dead)
+            self._messages += len(delivery.messages)
+            self._readings += len(batch)
+            self._duplicates += dups
+            yield FeedItem(batch, tuple(dead), dups, self._advance_clock(batch), delivery.received, t_drained,
+                           delivery)
+
+    async def commit(self, item: FeedItem) -> None:
+        """Acknowledge a processed item to its broker (PUBACKs / offsets)."""
+        await self.source.commit(item.delivery)
+        self._commits += 1
+
+    def deduplicate(self, batch: ReadingBatch) -> tuple[ReadingBatch, int]:
+        """``batch`` without readings already handed out (see the module docstring), and how many went.
+
+        >>> feed = Feed(None, Registry.synthetic(2))                     # type: ignore[arg-type]
+        >>> b, n = feed.deduplicate(ReadingBatch.from_arrays([0, 0, 1, 0], [10, 10, 5, 11], [1, 1, 2, 3]))
+        >>> b.ts.tolist(), n                                              # (0, 10) twice: once
+        ([10.0, 5.0, 11.0], 1)
+        >>> b, n = feed.deduplicate(ReadingBatch.from_arrays([0, 1, 1], [11, 5, 6], [3, 2, 4]))
+        >>> b.ts.tolist(), n                                              # redelivered: only (1, 6) is new
+        ([6.0], 2)
+        """
+        m = len(batch)
+        if m == 0:
+            return batch, 0
+        newest = self._newest
+        if self._last_seen is not None:
+            newest = np.fmax(newest, self._last_seen())
+        s, ts = batch.sensor, batch.ts
+        keep = ~(ts <= newest[s])                 # NaN newest (never seen) keeps everything
+        order = np.lexsort((ts, s))
+        so, to = s[order], ts[order]
+        if m > 1:
+            repeat = np.zeros(m, dtype=bool)
+            repeat[1:] = (so[1:] == so[:-1]) & (to[1:] == to[:-1])
+            if repeat.any():
+                keep[order[repeat]] = False
+        # the newest timestamp per sensor in this batch: the last of each sensor's run in (sensor, ts) order
+        last = np.r_[np.flatnonzero(so[1:] != so[:-1]), m - 1]
+        idx = so[last]
+        self._newest[idx] = np.fmax(self._newest[idx], to[last])
+        dups = int(m - np.count_nonzero(keep))
+        return (batch if dups == 0 else batch.take(keep)), dups
+
+    def _advance_clock(self, batch: ReadingBatch) -> float:
+        wall = self._clock()
+        newest = float(batch.ts.max()) if len(batch) else None
+        if self._sim_now is None:
+            self._sim_now = newest if newest is not None else wall
+        else:
+            self._sim_now = max(self._sim_now + max(0.0, wall - self._wall_at), newest if newest is not None else 0.0)
+        self._wall_at = wall
+        return self._sim_now
+
+    def stats(self) -> FeedStats:
+        return FeedStats(self._messages, self._readings, self._duplicates, sum(self._dead.values()),
+                         dict(self._dead), self._commits)
+
+
+# -------------------------------------------------------------------------- addresses
+
+def scheme_of(url: str) -> str:
+    """``"mqtt"`` or ``"kafka"`` for a broker address; :class:`SourceError` otherwise."""
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme in ("mqtt", "mqtts", "tcp", "ssl"):
+        return "mqtt"
+    if scheme == "kafka":
+        return "kafka"
+    raise SourceError(f"{url}: not a broker address (want mqtt://HOST:1883[/topic] or kafka://HOST:9092)")
+
+
+def open_source(url: str, *, role: str = "ingest") -> BrokerSource:
+    """An (unstarted) source for ``mqtt://…`` or ``kafka://…``."""
+    if scheme_of(url) == "mqtt":
+        from ingest.mqtt import MqttError, MqttSettings, MqttSource
+
+        try:
+            return MqttSource(MqttSettings.from_url(url), client_id_role=role)
+        except MqttError as exc:
+            raise SourceError(str(exc)) from None
+    from ingest.kafka import KafkaError, KafkaSettings, KafkaSource
+
+    try:
+        return KafkaSource(KafkaSettings.from_url(url))
+    except KafkaError as exc:
+        raise SourceError(str(exc)) from None
+
+
+@contextlib.asynccontextmanager
+async def open_feed(url: str, registry: Registry, *, last_seen: Callable[[], np.ndarray] | None = None,
+                    dead_letter_file: str | Path | None = None, idle_s: float | None = 1.0
+                    ) -> AsyncIterator[Feed]:
+    """A started :class:`Feed` on ``url`` with the right dead-letter sink: Kafka ``ioc.deadletter``
+    for a Kafka source, else ``dead_letter_file`` (JSON lines) when given."""
+    source = open_source(url)
+    async with contextlib.AsyncExitStack() as stack:
+        sink: DeadLetterSink | None = None
+        if scheme_of(url) == "kafka":
+            from ingest.kafka import KafkaSink
+
+            sink = await stack.enter_async_context(KafkaSink(source.settings))  # type: ignore[attr-defined]
+        elif dead_letter_file is not None:
+            sink = FileDeadLetters(dead_letter_file)
+        feed = Feed(source, registry, last_seen=last_seen, dead_letters=sink, idle_s=idle_s)
+        await stack.enter_async_context(feed)
+        yield feed
