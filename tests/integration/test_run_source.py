@@ -1,0 +1,81 @@
+"""`ioc run --source` as a user runs it: the real command, real brokers, readings published by
+the brokers' own clients, read back through the HTTP API."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SENSOR = "BG-ENV-001"
+pytestmark = pytest.mark.integration
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        return json.loads(resp.read())
+
+
+def _wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = predicate()
+            if last:
+                return last
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
+
+
+@pytest.mark.parametrize("scheme", ["mqtt", "kafka"])
+def test_run_source_scores_what_the_broker_clients_publish(brokers, tmp_path: Path, scheme: str) -> None:
+    port = _free_port()
+    url = (f"mqtt://127.0.0.1:{brokers.mqtt_port}" if scheme == "mqtt"
+           else f"kafka://{brokers.kafka_bootstrap}?group=run-source-{os.getpid()}")
+    proc = subprocess.Popen([sys.executable, "-m", "ioc.cli", "run", "--port", str(port), "--source", url,
+                             "--data-dir", str(tmp_path / "var")], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        _wait_for(lambda: _get(f"http://127.0.0.1:{port}/api/health")["status"], 90, "the server")
+        t0 = time.time() - 3600
+        lines = [json.dumps({"id": SENSOR, "ts": t0 + 300 * k, "v": 20.0 + k % 3}) for k in range(12)]
+        if scheme == "mqtt":
+            subprocess.run(["mosquitto_pub", "-p", str(brokers.mqtt_port), "-q", "1",
+                            "-t", f"city/tran-phu/environment/{SENSOR}", "-l"],
+                           input="\n".join(lines) + "\n", text=True, check=True, timeout=30)
+        else:
+            subprocess.run(["kcat", "-P", "-b", brokers.kafka_bootstrap, "-t", "ioc.readings", "-K", "\t",
+                            "-X", "partitioner=murmur2_random"],
+                           input="".join(f"{SENSOR}\t{line}\n" for line in lines), text=True, check=True,
+                           timeout=30)
+        detail = _wait_for(lambda: (d := _get(f"http://127.0.0.1:{port}/api/sensors/{SENSOR}"))
+                           and len(d["recent"]["value"]) >= 12 and d,
+                           60, "the readings in /api/sensors")
+        health = _get(f"http://127.0.0.1:{port}/api/health")
+        assert health["readings_total"] >= 12
+        assert health["deadletters_total"] == 0
+        assert detail["id"] == SENSOR
+        assert detail["recent"]["value"][-12:] == [20.0 + k % 3 for k in range(12)]
+        assert detail["recent"]["ts"][-1] == pytest.approx(t0 + 300 * 11, abs=1e-3)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out
+    assert f"readings from {url}" in out
