@@ -36,6 +36,8 @@ pipeline's lock.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import json
 import logging
 import math
@@ -559,8 +561,10 @@ class Pipeline:
         self._wall_start = self._clock()
         self._rate.reset(self._wall_start)
         first = True
-        async with open_feed(url, self.registry, last_seen=self.core.last_seen,
-                             dead_letter_file=dead_letter_file) as feed:
+        async with contextlib.AsyncExitStack() as stack:
+            await self._alert_topics_on(url, stack)
+            feed = await stack.enter_async_context(open_feed(url, self.registry, last_seen=self.core.last_seen,
+                                                             dead_letter_file=dead_letter_file))
             async for item in feed:                       # an empty item at least every second
                 if first:                                 # broker time, not the wall clock (a replay may be old)
                     self._sim_now, first = item.sim_now, False
@@ -570,6 +574,29 @@ class Pipeline:
                 await feed.commit(item)
                 if stop.is_set():
                     break
+
+    async def _alert_topics_on(self, url: str, stack: contextlib.AsyncExitStack) -> None:
+        """Alerts go to the source broker's topics too (MQTT ``ioc/alerts/<team>``, Kafka
+        ``ioc.alerts``): a publisher on this loop, handed to the dispatcher's thread as a channel,
+        and taken back (not configured again) when the source stops."""
+        if self.dispatcher is None:
+            return
+        from ioc.alerting.channels import KafkaTopicPublisher, MqttTopicPublisher, TopicChannel
+
+        if url.startswith("mqtt"):
+            from ingest.mqtt import MqttPublisher, MqttSettings
+
+            settings = dataclasses.replace(MqttSettings.from_url(url), client_id=f"ioc-alerts-{os.getpid()}")
+            publisher = await stack.enter_async_context(MqttPublisher(settings))
+            name, channel = "mqtt", TopicChannel(MqttTopicPublisher(publisher))
+        else:
+            from ingest.kafka import KafkaSettings, KafkaSink
+
+            sink = await stack.enter_async_context(KafkaSink(KafkaSettings.from_url(url)))
+            name, channel = "kafka", TopicChannel(KafkaTopicPublisher(sink, asyncio.get_running_loop()))
+        previous = self.dispatcher.channels.get(name)
+        self.dispatcher.channels[name] = channel
+        stack.callback(self.dispatcher.channels.__setitem__, name, previous)
 
     # ------------------------------------------------------------ private
     async def _wait(self, stop: asyncio.Event, seconds: float) -> None:

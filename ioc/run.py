@@ -209,7 +209,8 @@ def serve(opts: RunOptions, out: TextIO = sys.stdout) -> int:
             print(f"City IOC: {len(registry)} sensors from {path}, simulated ×{opts.speed:g}, "
                   f"{opts.anomaly_rate:g} anomalies per sensor per day, seed {opts.seed}", file=out)
         print(f"Control room: {url}  (API: {url}api/health, {url}metrics; Ctrl-C to stop)", file=out, flush=True)
-        print(f"Alert store: {alerting.store.path} ({_channels_line(dispatcher)})", file=out, flush=True)
+        topics = f"; {opts.source.split(':', 1)[0]} alert topics: on the source broker" if opts.source else ""
+        print(f"Alert store: {alerting.store.path} ({_channels_line(dispatcher)}{topics})", file=out, flush=True)
         start = time.perf_counter()
 
         def progress(fraction: float) -> None:

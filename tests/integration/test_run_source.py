@@ -55,8 +55,14 @@ def test_run_source_scores_what_the_broker_clients_publish(brokers, tmp_path: Pa
     try:
         _wait_for(lambda: _get(f"http://127.0.0.1:{port}/api/health")["status"], 90, "the server")
         t0 = time.time() - 3600
-        lines = [json.dumps({"id": SENSOR, "ts": t0 + 300 * k, "v": 20.0 + k % 3}) for k in range(12)]
+        # twelve ordinary river levels, then one above the registry's danger level (6.3 m): an alert
+        lines = [json.dumps({"id": SENSOR, "ts": t0 + 300 * k, "v": 2.0 + 0.1 * (k % 3)}) for k in range(12)]
+        lines.append(json.dumps({"id": SENSOR, "ts": t0 + 300 * 12, "v": 7.0}))
         if scheme == "mqtt":
+            alerts_sub = subprocess.Popen(["mosquitto_sub", "-p", str(brokers.mqtt_port), "-q", "1", "-C", "1",
+                                           "-W", "60", "-t", "ioc/alerts/#", "-v"],
+                                          stdout=subprocess.PIPE, text=True)
+            time.sleep(0.5)
             subprocess.run(["mosquitto_pub", "-p", str(brokers.mqtt_port), "-q", "1",
                             "-t", f"city/tran-phu/environment/{SENSOR}", "-l"],
                            input="\n".join(lines) + "\n", text=True, check=True, timeout=30)
@@ -66,14 +72,26 @@ def test_run_source_scores_what_the_broker_clients_publish(brokers, tmp_path: Pa
                            input="".join(f"{SENSOR}\t{line}\n" for line in lines), text=True, check=True,
                            timeout=30)
         detail = _wait_for(lambda: (d := _get(f"http://127.0.0.1:{port}/api/sensors/{SENSOR}"))
-                           and len(d["recent"]["value"]) >= 12 and d,
+                           and len(d["recent"]["value"]) >= 13 and d,
                            60, "the readings in /api/sensors")
         health = _get(f"http://127.0.0.1:{port}/api/health")
-        assert health["readings_total"] >= 12
+        assert health["readings_total"] >= 13
         assert health["deadletters_total"] == 0
         assert detail["id"] == SENSOR
-        assert detail["recent"]["value"][-12:] == [20.0 + k % 3 for k in range(12)]
-        assert detail["recent"]["ts"][-1] == pytest.approx(t0 + 300 * 11, abs=1e-3)
+        assert detail["recent"]["value"][-13:] == [2.0 + 0.1 * (k % 3) for k in range(12)] + [7.0]
+        assert detail["recent"]["ts"][-1] == pytest.approx(t0 + 300 * 12, abs=1e-3)
+        # the alert reaches the operator API and the broker's alert topic
+        _wait_for(lambda: [a for a in _get(f"http://127.0.0.1:{port}/api/alerts?status=open")
+                           if a.get("sensor_id", a.get("sensor")) == SENSOR], 30, "the alert in /api/alerts")
+        if scheme == "mqtt":
+            out_alert, _ = alerts_sub.communicate(timeout=70)
+            assert out_alert.startswith("ioc/alerts/") and SENSOR in out_alert
+        else:
+            def on_topic() -> bool:
+                got = subprocess.run(["kcat", "-C", "-b", brokers.kafka_bootstrap, "-t", "ioc.alerts", "-o",
+                                      "beginning", "-e", "-q"], capture_output=True, text=True, timeout=30)
+                return SENSOR in got.stdout
+            _wait_for(on_topic, 40, "the alert on ioc.alerts")
     finally:
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=30)

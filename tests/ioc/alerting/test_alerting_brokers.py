@@ -35,7 +35,7 @@ async def test_an_alert_reaches_the_mqtt_topic_and_kafka_ioc_alerts(brokers, tmp
     got: list[tuple[str, dict]] = []
     ready = threading.Event()
     sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"alert-test-{uid}")
-    sub.on_connect = lambda c, u, f, rc, p=None: (c.subscribe("city/alerts/#", qos=1), ready.set())
+    sub.on_connect = lambda c, u, f, rc, p=None: (c.subscribe("ioc/alerts/#", qos=1), ready.set())
     sub.on_message = lambda c, u, m: got.append((m.topic, json.loads(m.payload)))
     sub.connect("127.0.0.1", brokers.mqtt_port)
     sub.loop_start()
@@ -64,7 +64,7 @@ async def test_an_alert_reaches_the_mqtt_topic_and_kafka_ioc_alerts(brokers, tmp
                 if got:
                     break
                 await asyncio.sleep(0.1)
-        assert [t for t, _ in got] == ["city/alerts/giao_thong"]
+        assert [t for t, _ in got] == ["ioc/alerts/giao_thong"]
         assert got[0][1]["alert"]["sensor_id"] == "BG-TRF-001" and got[0][1]["msg_type"] == "Alert"
         consumer = AIOKafkaConsumer("ioc.alerts", bootstrap_servers=brokers.kafka_bootstrap,
                                     auto_offset_reset="earliest", group_id=f"alert-test-{uid}")

@@ -191,7 +191,7 @@ def test_an_injected_anomaly_reaches_the_officer_on_duty_once_on_each_channel(
     assert len(mail.messages) == 1 and mail.messages[0][1] == ["an.nv@ioc.bacgiang.example.vn"]
     raw = mail.messages[0][2].decode("utf-8", "replace")
     assert "X-IOC-Idempotency-Key" in raw and "application/cap+xml" in raw
-    assert [t for t, *_ in rig.mqtt.messages] == ["city/alerts/giao_thong"]
+    assert [t for t, *_ in rig.mqtt.messages] == ["ioc/alerts/giao_thong"]
     assert [t for t, *_ in rig.kafka.messages] == ["ioc.alerts"]
     assert rig.store.delivery_counts() == {"pending": 0, "sent": 4, "failed": 0}
 

@@ -75,7 +75,7 @@ def test_an_anomaly_notifies_the_officer_on_duty_once_per_channel(eng: AlertEngi
     assert [e.type for e in out.events] == ["opened"]
     got = sorted((n.channel, n.address, n.msg_type) for n in out.notices)
     assert got == [("email", "an.nv@ioc.bacgiang.example.vn", "Alert"), ("kafka", "ioc.alerts", "Alert"),
-                   ("mqtt", "city/alerts/giao_thong", "Alert"),
+                   ("mqtt", "ioc/alerts/giao_thong", "Alert"),
                    ("webhook", "https://hooks.example.invalid/zalo/nguyen_van_an", "Alert")]
     assert len({n.key for n in out.notices}) == 4
     # the condition continues: the same alert is updated, nobody is told again
