@@ -42,6 +42,7 @@ from urllib.parse import parse_qs, urlsplit
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka import errors as kerr
 
+from ingest.lifecycle import FlushingLifecycle
 from ingest.sources import Delivery
 
 __all__ = ["DEADLETTER_TOPIC", "KafkaError", "KafkaSettings", "KafkaSink", "KafkaSource", "READINGS_TOPIC",
@@ -306,7 +307,7 @@ async def _quiet_stop(client: Any) -> None:
 
 # ------------------------------------------------------------------------------- producer
 
-class KafkaSink:
+class KafkaSink(FlushingLifecycle):
     """Produce readings, alerts and dead letters; ``async with`` starts and flushes/stops it.
 
     Sends do not wait per record: :meth:`send` enqueues, :meth:`flush` waits for every
@@ -320,16 +321,8 @@ class KafkaSink:
         self._futures: list[asyncio.Future] = []
         self.sent = 0
 
-    async def __aenter__(self) -> "KafkaSink":
-        await self.start()
-        return self
-
-    async def __aexit__(self, exc_type: object, *exc: object) -> None:
-        try:
-            if exc_type is None and self._producer is not None:
-                await self.flush()
-        finally:
-            await self.close()
+    def _started(self) -> bool:
+        return self._producer is not None
 
     async def start(self) -> None:
         s = self.settings

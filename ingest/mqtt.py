@@ -62,6 +62,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from ingest.lifecycle import FlushingLifecycle
 from ingest.sources import Delivery
 
 __all__ = ["MqttError", "MqttPublisher", "MqttSettings", "MqttSource"]
@@ -650,7 +651,7 @@ class MqttSource:
 
 # ------------------------------------------------------------------------------- publisher
 
-class MqttPublisher:
+class MqttPublisher(FlushingLifecycle):
     """Publish at QoS 1 (or 0) without a round trip per message; :meth:`flush` waits for all PUBACKs.
 
     It speaks MQTT 3.1.1 unless ``mqtt5=True``: a publisher needs no MQTT 5 feature, and
@@ -680,16 +681,8 @@ class MqttPublisher:
         self._future: asyncio.Future | None = None
         self._wait_for = -1                     # wake the waiter when acked reaches this
 
-    async def __aenter__(self) -> "MqttPublisher":
-        await self.start()
-        return self
-
-    async def __aexit__(self, exc_type: object, *exc: object) -> None:
-        try:
-            if exc_type is None and self._client is not None:
-                await self.flush()
-        finally:
-            await self.close()
+    def _started(self) -> bool:
+        return self._client is not None
 
     async def start(self) -> None:
         s = self.settings
