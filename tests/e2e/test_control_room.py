@@ -150,15 +150,26 @@ def test_control_room_end_to_end(server, browser) -> None:
     _wait("an open alert in the feed",
           lambda: d.find_elements(By.CSS_SELECTOR, "#alert-feed .alert-row.state-open .btn-ack:not([disabled])"))
     d.find_element(By.ID, "operator-name").send_keys(OFFICER)
-    row_id = _wait("a row to acknowledge", lambda: d.execute_script(
-        "var b = document.querySelector('#alert-feed .alert-row.state-open .btn-ack:not([disabled])');"
-        "if (!b) return null; var row = b.closest('.alert-row'); b.click(); return row.id;"))
-    alert_id = json.loads(row_id)["alert"]
+    # rows are patched live: a button can be replaced under the click, or its alert clear on its
+    # own, so click (again) until the API says an alert was acknowledged by this officer
+    ack_clicked: list[int] = []
 
-    def acknowledged():
-        mine = [a for a in _get_json(url + "api/alerts") if a["id"] == alert_id]
-        return mine and mine[0]["state"] == "acknowledged" and mine[0]["acknowledged_by"] == OFFICER
-    _wait(f"alert {alert_id} acknowledged by {OFFICER}", acknowledged, timeout=30)
+    def acknowledge():
+        for target in ack_clicked[-1:]:
+            mine = [a for a in _get_json(url + "api/alerts") if a["id"] == target]
+            if mine and mine[0]["state"] == "acknowledged" and mine[0]["acknowledged_by"] == OFFICER:
+                return target
+        hit = d.execute_script("""
+            var bs = Array.from(document.querySelectorAll('#alert-feed .alert-row.state-open .btn-ack:not([disabled])'));
+            var last = %d;
+            var b = bs.find(function (b) { return JSON.parse(b.id).alert === last; }) || bs[0];
+            if (!b) { return null; }
+            b.click();
+            return JSON.parse(b.id).alert;""" % (ack_clicked[-1] if ack_clicked else -1))
+        if hit is not None:
+            ack_clicked.append(int(hit))
+        return None
+    alert_id = _wait(f"an alert acknowledged by {OFFICER}", acknowledge, timeout=60, every=1.5)
     def acknowledgement_on_screen():
         # unacknowledged alerts sort first: under load newer ones can push this row out of the
         # visible feed, and then the API's word (checked above) is all there is to see
