@@ -323,7 +323,8 @@ async def test_killed_bridge_resumes_its_mqtt_session(brokers, registry):
 
 async def _consume_to_file(bootstrap: str, topic: str, group: str, out: str, max_batch: int) -> int:
     """Score ``topic`` and append ``sensor ts score`` lines to ``out`` *before* committing each batch;
-    exit after 2 s without records (once some came)."""
+    exit once quiet for 2 s *and* at the end of every assigned partition (a loaded machine can
+    pause a fetch for longer than 2 s), or after 60 s."""
     registry = _registry()
     core = AnomalyCore(registry)
     settings = KafkaSettings(bootstrap=bootstrap, group=group, topic=topic, max_batch=max_batch)
@@ -334,7 +335,9 @@ async def _consume_to_file(bootstrap: str, topic: str, group: str, out: str, max
         with open(out, "a") as fh:
             async for item in feed:
                 if not item.delivery.messages:
-                    if core.readings_scored or time.monotonic() - started > 20:
+                    if time.monotonic() - started > 60:
+                        return 0
+                    if core.readings_scored and await _at_end(src._consumer):
                         return 0
                     continue
                 scores = core.update(item.batch)
@@ -344,6 +347,18 @@ async def _consume_to_file(bootstrap: str, topic: str, group: str, out: str, max
                 await feed.commit(item)
                 await asyncio.sleep(0.05)       # a slow consumer, so that it can be killed mid-stream
     return 0
+
+
+async def _at_end(consumer) -> bool:
+    """Every partition assigned to ``consumer`` read up to its end offset."""
+    tps = list(consumer.assignment())
+    if not tps:
+        return False
+    ends = await consumer.end_offsets(tps)
+    for tp in tps:
+        if await consumer.position(tp) < ends[tp]:
+            return False
+    return True
 
 
 if __name__ == "__main__":
