@@ -42,7 +42,7 @@ from urllib.parse import parse_qs, urlsplit
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka import errors as kerr
 
-from ingest.lifecycle import FlushingLifecycle
+from ingest.lifecycle import FlushingLifecycle, Lifecycle
 from ingest.sources import Delivery
 
 __all__ = ["DEADLETTER_TOPIC", "KafkaError", "KafkaSettings", "KafkaSink", "KafkaSource", "READINGS_TOPIC",
@@ -158,7 +158,7 @@ def _explain(exc: BaseException) -> str:
 
 # ------------------------------------------------------------------------------ consumer
 
-class KafkaSource:
+class KafkaSource(Lifecycle):
     """Consume ``settings.topic`` in consumer group ``settings.group``; commit on :meth:`commit`."""
 
     def __init__(self, settings: KafkaSettings) -> None:
@@ -169,13 +169,6 @@ class KafkaSource:
         self._pending: dict[TopicPartition, int] = {}    # offsets processed but not yet committed
         self.commit_failures = 0
         self.records_received = 0
-
-    async def __aenter__(self) -> "KafkaSource":
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
 
     async def start(self) -> None:
         s = self.settings

@@ -62,7 +62,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from ingest.lifecycle import FlushingLifecycle
+from ingest.lifecycle import FlushingLifecycle, Lifecycle
 from ingest.sources import Delivery
 
 __all__ = ["MqttError", "MqttPublisher", "MqttSettings", "MqttSource"]
@@ -390,6 +390,12 @@ def _reason(rc: Any) -> str:
     return getattr(rc, "getName", lambda: str(rc))()
 
 
+def _resolve(fut: asyncio.Future | None) -> None:
+    """Wake whoever awaits ``fut`` (on the loop's thread)."""
+    if fut is not None and not fut.done():
+        fut.set_result(None)
+
+
 class _Link:
     """Connection bookkeeping shared by the source and the publisher (paho thread -> asyncio)."""
 
@@ -407,10 +413,14 @@ class _Link:
     def fail(self, exc: BaseException, wake: Any) -> None:
         if self.error is None:
             self.error = exc
+        self.wake(wake)
+
+    def wake(self, callback: Any) -> None:
+        """Run ``callback`` on the asyncio loop, from paho's thread (nothing if the loop is gone)."""
         loop = self.loop
         if loop is not None and not loop.is_closed():
             try:
-                loop.call_soon_threadsafe(wake)
+                loop.call_soon_threadsafe(callback)
             except RuntimeError:                      # loop closed meanwhile
                 pass
 
@@ -442,7 +452,7 @@ class _Link:
 
 # ------------------------------------------------------------------------------ subscriber
 
-class MqttSource:
+class MqttSource(Lifecycle):
     """Subscribe and yield :class:`~ingest.sources.Delivery` batches; acknowledge on :meth:`commit`.
 
     ``async with`` connects (raising :class:`MqttError` naming the address when the
@@ -467,13 +477,6 @@ class MqttSource:
         self.messages_acked = 0
 
     # ---------------------------------------------------------------- lifecycle
-    async def __aenter__(self) -> "MqttSource":
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
     async def start(self) -> None:
         s = self.settings
         self._link.loop = asyncio.get_running_loop()
@@ -582,18 +585,11 @@ class MqttSource:
         self._queue.append((name, payload, mid, qos, self._link.generation))
         if self._waiting:
             self._waiting = False
-            loop = self._link.loop
-            if loop is not None:
-                try:
-                    loop.call_soon_threadsafe(self._wake)
-                except RuntimeError:
-                    pass
+            self._link.wake(self._wake)
 
     # ----------------------------------------------------------------- asyncio
     def _wake(self) -> None:
-        fut = self._future
-        if fut is not None and not fut.done():
-            fut.set_result(None)
+        _resolve(self._future)
 
     def __aiter__(self) -> AsyncIterator[Delivery]:
         return self.deliveries()
@@ -754,17 +750,10 @@ class MqttPublisher(FlushingLifecycle):
                     self._first_failure = _reason(rc)
             wake = 0 <= self._wait_for <= self._acked
         if wake:
-            loop = self._link.loop
-            if loop is not None:
-                try:
-                    loop.call_soon_threadsafe(self._wake)
-                except RuntimeError:
-                    pass
+            self._link.wake(self._wake)
 
     def _wake(self) -> None:
-        fut = self._future
-        if fut is not None and not fut.done():
-            fut.set_result(None)
+        _resolve(self._future)
 
     @property
     def outstanding(self) -> int:
