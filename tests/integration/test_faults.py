@@ -323,8 +323,9 @@ async def test_killed_bridge_resumes_its_mqtt_session(brokers, registry):
 
 async def _consume_to_file(bootstrap: str, topic: str, group: str, out: str, max_batch: int) -> int:
     """Score ``topic`` and append ``sensor ts score`` lines to ``out`` *before* committing each batch;
-    exit once quiet for 2 s *and* at the end of every assigned partition (a loaded machine can
-    pause a fetch for longer than 2 s), or after 60 s."""
+    exit once quiet for 2 s *and* holding every partition at its end offset (a loaded machine can
+    pause a fetch for longer than 2 s, and the group may first hand this consumer only part of
+    the topic while the killed member's session runs out), or after 60 s."""
     registry = _registry()
     core = AnomalyCore(registry)
     settings = KafkaSettings(bootstrap=bootstrap, group=group, topic=topic, max_batch=max_batch)
@@ -350,9 +351,10 @@ async def _consume_to_file(bootstrap: str, topic: str, group: str, out: str, max
 
 
 async def _at_end(consumer) -> bool:
-    """Every partition assigned to ``consumer`` read up to its end offset."""
+    """``consumer`` holds every partition of its topic (the killed member's share included, once
+    the group has let it go) and has read each up to its end offset."""
     tps = list(consumer.assignment())
-    if not tps:
+    if not tps or len(tps) < len(consumer.partitions_for_topic(tps[0].topic) or ()):
         return False
     ends = await consumer.end_offsets(tps)
     for tp in tps:
