@@ -42,6 +42,7 @@ from urllib.parse import parse_qs, urlsplit
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka import errors as kerr
 
+from ingest.kafka_batches import ValueBatch, batch_values
 from ingest.lifecycle import FlushingLifecycle, Lifecycle
 from ingest.sources import Delivery
 
@@ -55,7 +56,8 @@ ALERTS_TOPIC = "ioc.alerts"
 DEADLETTER_TOPIC = "ioc.deadletter"
 
 # --- Tuning constants -------------------------------------------------------------------
-# Records handed to the pipeline at most per batch (one getmany, scored in one call).
+# Items one getmany returns at most (scored in one call): record batches on the fast path of
+# ingest.kafka_batches, records without it.  What one fetch holds bounds a delivery too.
 MAX_BATCH = 20_000
 # How long the broker may hold a fetch to fill it: bounds the latency of a quiet stream.
 FETCH_MAX_WAIT_MS = 20
@@ -175,6 +177,7 @@ class KafkaSource(Lifecycle):
         consumer = AIOKafkaConsumer(       # subscribed below, once the topic is known to exist
             bootstrap_servers=s.bootstrap, group_id=s.group, client_id=s.effective_client_id("ingest"),
             enable_auto_commit=False, auto_offset_reset=s.offset_reset, fetch_max_wait_ms=s.fetch_max_wait_ms,
+            value_deserializer=batch_values,     # values per record batch, see ingest.kafka_batches
             max_partition_fetch_bytes=MAX_PARTITION_FETCH_BYTES, request_timeout_ms=30_000,
             session_timeout_ms=10_000, heartbeat_interval_ms=2_000, retry_backoff_ms=200)
         missing = KafkaError(f"{s.url}: topic {s.topic!r} does not exist (start the brokers with "
@@ -220,10 +223,11 @@ class KafkaSource(Lifecycle):
         if consumer is None:
             raise KafkaError(f"{self.settings.url}: the source is not started (use 'async with')")
         max_batch = self.settings.max_batch
+        per_item = float(max_batch)   # records per getmany item, averaged: a record batch holds up to 10k or so
         quiet_since = time.monotonic()
         while True:
             try:
-                data = await consumer.getmany(timeout_ms=200, max_records=max_batch)
+                data = await consumer.getmany(timeout_ms=200, max_records=max(1, int(max_batch / per_item)))
             except (kerr.ConsumerStoppedError, asyncio.CancelledError):
                 raise
             except kerr.KafkaError as exc:
@@ -239,11 +243,18 @@ class KafkaSource(Lifecycle):
                 continue
             messages: list[tuple[str, bytes]] = []
             token: dict[TopicPartition, int] = {}
-            for tp, records in data.items():
+            for tp, items in data.items():
                 topic = tp.topic
-                messages += [(topic, r.value if r.value is not None else b"") for r in records]
-                token[tp] = records[-1].offset + 1
+                for item in items:
+                    if type(item) is ValueBatch:        # the fast path: one item per record batch
+                        messages += [(topic, v if v is not None else b"") for v in item.values]
+                        token[tp] = item.next_offset
+                    else:                               # a ConsumerRecord (aiokafka without the fast path)
+                        messages.append((topic, item.value if item.value is not None else b""))
+                        token[tp] = item.offset + 1
             self.records_received += len(messages)
+            n_items = sum(map(len, data.values()))
+            per_item = 0.5 * per_item + 0.5 * len(messages) / n_items
             quiet_since = time.monotonic()
             yield Delivery(messages, time.time(), token)
 
