@@ -370,12 +370,32 @@ def _client(settings: MqttSettings, client_id: str, *, manual_ack: bool, mqtt5: 
     if settings.username:
         client.username_pw_set(settings.username, settings.password)
     if settings.tls:
-        try:
-            client.tls_set(ca_certs=str(settings.ca) if settings.ca else None, cert_reqs=ssl.CERT_REQUIRED,
-                           tls_version=ssl.PROTOCOL_TLS_CLIENT)
-        except (OSError, ssl.SSLError) as exc:
-            raise MqttError(f"{settings.url}: cannot use CA certificate {settings.ca}: {exc}") from None
+        client.tls_set_context(tls_context(settings))
     return client
+
+
+def tls_context(settings: MqttSettings) -> ssl.SSLContext:
+    """The client's TLS context: the broker's certificate checked against ``ca`` (else the system's CAs)
+    and its host name; raises :class:`MqttError` when the CA file cannot be used."""
+    try:
+        return ssl.create_default_context(cafile=str(settings.ca) if settings.ca else None)
+    except (OSError, ssl.SSLError) as exc:
+        raise MqttError(f"{settings.url}: cannot use CA certificate {settings.ca}: {exc}") from None
+
+
+def _tls_problem(exc: BaseException) -> str:
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return (f"TLS: the broker's certificate was not accepted ({exc.verify_message}); check ca= and that the "
+                f"host name is in the certificate")
+    return f"TLS handshake failed ({exc}); is this the broker's TLS port?"
+
+
+def _refusal_hint(reason: str, settings: MqttSettings) -> str:
+    if reason not in ("Not authorized", "Bad user name or password"):
+        return ""
+    if settings.username:
+        return f" (check the user name {settings.username!r} and its password)"
+    return " (the broker wants a user name and password: mqtt://USER:PASSWORD@HOST)"
 
 
 def _connect_properties(settings: MqttSettings, *, session_expiry_s: int, receive_maximum: int) -> Properties:
@@ -438,6 +458,35 @@ class _Link:
                 (os.strerror(exc.errno).lower() if exc.errno else str(exc))
             raise MqttError(f"cannot connect to {s.url}: {why}") from None
         conn[1].close()
+        if s.tls:       # paho would retry a refused certificate until the timeout, saying only "unreachable"
+            problem = await asyncio.to_thread(self.tls_problem)
+            if problem:
+                raise MqttError(f"cannot connect to {s.url}: {problem}")
+
+    def tls_problem(self, timeout: float = 5.0) -> str | None:
+        """What a TLS handshake with the broker says, or None when it succeeds (blocking)."""
+        s = self.settings
+        try:
+            with socket.create_connection((s.host, s.port), timeout) as sock, \
+                    tls_context(s).wrap_socket(sock, server_hostname=s.host):
+                return None
+        except MqttError as exc:
+            return str(exc)
+        except (ssl.SSLError, ssl.CertificateError) as exc:
+            return _tls_problem(exc)
+        except OSError as exc:
+            return f"TLS handshake failed ({exc}); is this the broker's TLS port?"
+
+    def refused(self, reason: str, wake: Any) -> None:
+        """A CONNACK with a failure (paho's thread); the ones retrying cannot mend end the attempt."""
+        self.last_problem = f"the broker refused the connection: {reason}{_refusal_hint(reason, self.settings)}"
+        if reason in _FATAL_CONNECT:
+            self.fail(MqttError(f"{self.settings.url}: {self.last_problem}"), wake)
+
+    def connect_failed(self) -> None:
+        """paho could not connect (its thread): keep the best explanation for the caller."""
+        problem = self.tls_problem() if self.settings.tls else None
+        self.last_problem = problem or "connection refused or unreachable"
 
     async def wait_connected(self, timeout: float, ready: threading.Event) -> None:
         """Wait for ``ready`` (CONNACK, or SUBACK for a subscriber); a fatal error or the timeout raises."""
@@ -522,10 +571,7 @@ class MqttSource(Lifecycle):
                     properties: Properties | None) -> None:
         try:
             if rc.is_failure:
-                problem = f"the broker refused the connection: {_reason(rc)}"
-                self._link.last_problem = problem
-                if _reason(rc) in _FATAL_CONNECT:
-                    self._link.fail(MqttError(f"{self.settings.url}: {problem}"), self._wake)
+                self._link.refused(_reason(rc), self._wake)
                 return
             link = self._link
             link.generation += 1
@@ -542,7 +588,7 @@ class MqttSource(Lifecycle):
             self._link.fail(exc, self._wake)
 
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
-        self._link.last_problem = "connection refused or unreachable"
+        self._link.connect_failed()
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: ReasonCode,
                        properties: Properties | None) -> None:
@@ -555,7 +601,7 @@ class MqttSource(Lifecycle):
                 hint = (" (another client uses the same client id: give each worker its own client_id=)"
                         if name == "Session taken over" else "")
                 link.fail(MqttError(f"{self.settings.url}: disconnected by the broker: {name}{hint}"), self._wake)
-            elif self._client is not None:
+            elif self._client is not None and link.error is None:     # after a fatal refusal: no "reconnecting"
                 link.last_problem = f"disconnected: {name}"
                 log.warning("mqtt: lost %s (%s); reconnecting", self.settings.url, name)
         except Exception as exc:   # noqa: BLE001
@@ -690,7 +736,7 @@ class MqttPublisher(FlushingLifecycle):
         client.max_inflight_messages_set(0)
         client.max_queued_messages_set(0)
         client.on_connect = self._on_connect
-        client.on_connect_fail = lambda c, u: setattr(self._link, "last_problem", "connection refused or unreachable")
+        client.on_connect_fail = lambda c, u: self._link.connect_failed()
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
         self._client = client
@@ -720,9 +766,7 @@ class MqttPublisher(FlushingLifecycle):
                     properties: Properties | None) -> None:
         try:
             if rc.is_failure:
-                self._link.last_problem = f"the broker refused the connection: {_reason(rc)}"
-                if _reason(rc) in _FATAL_CONNECT:
-                    self._link.fail(MqttError(f"{self.settings.url}: {self._link.last_problem}"), self._wake)
+                self._link.refused(_reason(rc), self._wake)
                 return
             # never more unacknowledged messages than the broker's Receive Maximum allows,
             # or it disconnects us for exceeding it
