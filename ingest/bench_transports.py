@@ -19,12 +19,9 @@ does not pass or fail.
    ``kcat -C -e`` (to /dev/null) and the IOC's :class:`~ingest.kafka.KafkaSource`
    (a new consumer group, offsets committed after each scored batch) each read them
    all; records (= readings) per second and the ratio.
-4. **End-to-end latency at 10,000 readings/s** over MQTT: a paced writer feeds
-   ``mosquitto_pub -l`` (QoS 1) one-reading messages stamped with the wall time of
-   sending, for 1,000 sensors at 10 Hz; the IOC path scores them and publishes an
-   alert message (QoS 1) to ``ioc/alerts/<sensor>`` on every rise of a sensor's alert
-   flag (spikes are injected after a warm-up); a third client receives the alerts.
-   Latency publish -> scored (every reading) and publish -> alert received, p50/p99.
+
+End-to-end latency (publish -> scored -> alert received, through the whole pipeline and
+its alert dispatcher) is :mod:`ioc.latency_bench`.
 
 Figures depend on the machine: on the shared 2-core development machines broker,
 publisher and consumer compete for the cores, so every comparison is made in the same
@@ -40,7 +37,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -197,121 +193,6 @@ async def bench_kafka(bootstrap: str, n: int, repeat: int) -> Rate:
     return Rate("Kafka, 1 reading/record (readings/s)", best_ioc, best_ref, "kcat -C")
 
 
-# ------------------------------------------------------------------------------ latency
-
-@dataclass(frozen=True)
-class Latency:
-    rate: float
-    readings: int
-    alerts: int
-    scored_p50: float
-    scored_p99: float
-    alert_p50: float
-    alert_p99: float
-
-    def lines(self) -> list[str]:
-        return [f"end-to-end at {self.rate:,.0f} readings/s achieved ({self.readings:,} readings measured, "
-                f"{self.alerts} alerts):",
-                f"  publish -> scored          p50 {self.scored_p50 * 1e3:7.1f} ms   p99 {self.scored_p99 * 1e3:7.1f} ms",
-                f"  publish -> alert received  p50 {self.alert_p50 * 1e3:7.1f} ms   p99 {self.alert_p99 * 1e3:7.1f} ms"]
-
-
-async def bench_latency(port: int, rate: float, seconds: float, warmup: float = 5.0) -> Latency:
-    sensors = 1000
-    registry = Registry.synthetic(sensors, interval_s=sensors / rate)
-    ids = registry.ids
-    prefix = f"lat{uuid.uuid4().hex[:8]}"
-    base = MqttSettings.from_url(f"mqtt://127.0.0.1:{port}/{prefix}/#?client_id=lat-{prefix}")
-    alerts_settings = MqttSettings.from_url(f"mqtt://127.0.0.1:{port}/ioc/alerts/{prefix}/#?client_id=al-{prefix}")
-    scored_lat: list[np.ndarray] = []
-    alert_lat: list[float] = []
-    stop_writing = threading.Event()
-    total = int(rate * seconds)
-    measured_from = time.time() + warmup + 1.0
-
-    def writer(proc: subprocess.Popen) -> None:
-        """One compact message per line, ``rate`` a second, stamped with the time of writing."""
-        rng = np.random.default_rng(7)
-        assert proc.stdin is not None
-        tick = 0.01
-        per_tick = int(rate * tick)
-        start = time.time()
-        k = 0
-        while k < total and not stop_writing.is_set():
-            now = time.time()
-            spikes = rng.random(per_tick) < (2e-4 if now > start + warmup else 0.0)
-            vals = 30.0 + rng.standard_normal(per_tick) + spikes * 400.0
-            proc.stdin.write("".join(f'{{"id":"{ids[(k + j) % sensors]}","ts":{now!r},"v":{v!r}}}\n'
-                                     for j, v in enumerate(vals.tolist())).encode())
-            proc.stdin.flush()
-            k += per_tick
-            delay = start + k / rate - time.time()
-            if delay > 0:
-                time.sleep(delay)
-
-    async def alert_listener(src: MqttSource, done: asyncio.Event) -> None:
-        async for d in src.deliveries(idle_s=0.2):
-            now = time.time()
-            for _, payload in d.messages:
-                ts = float(payload.split(b'"ts":')[1].split(b"}")[0])
-                if ts >= measured_from:
-                    alert_lat.append(now - ts)
-            await src.commit(d)
-            if done.is_set() and not d.messages:
-                return
-
-    core = AnomalyCore(registry)
-    in_alert = np.zeros(sensors, dtype=bool)
-    async with MqttSource(base) as src, MqttSource(alerts_settings) as alerts_in, \
-            MqttPublisher(MqttSettings.from_url(f"mqtt://127.0.0.1:{port}")) as alerts_out:
-        done = asyncio.Event()
-        listener = asyncio.create_task(alert_listener(alerts_in, done))
-        pub = subprocess.Popen(["mosquitto_pub", "-p", str(port), "-V", "mqttv5", "-q", "1", "-M", "1000", "--nodelay", "-l",
-                                "-t", f"{prefix}/x/environment/mixed"], stdin=subprocess.PIPE)
-        thread = threading.Thread(target=writer, args=(pub,), daemon=True)
-        started = time.time()
-        thread.start()
-        feed = Feed(src, registry, last_seen=core.last_seen, idle_s=1.0)
-        try:
-            async for item in feed:
-                b = item.batch
-                if len(b):
-                    scores = core.update(b)
-                    now = time.time()
-                    keep = b.ts >= measured_from
-                    scored_lat.append(now - b.ts[keep])
-                    # an alert message on every rise of a sensor's alert flag
-                    rises = []
-                    for row in np.flatnonzero(scores.alert != in_alert[b.sensor]).tolist():
-                        i = int(b.sensor[row])
-                        if scores.alert[row] and not in_alert[i]:
-                            rises.append(row)
-                        in_alert[i] = bool(scores.alert[row])
-                    if rises:
-                        await alerts_out.publish_many(
-                            (f"ioc/alerts/{prefix}/{ids[int(b.sensor[r])]}",
-                             f'{{"id":"{ids[int(b.sensor[r])]}","ts":{float(b.ts[r])!r}}}'.encode())
-                            for r in rises)
-                await feed.commit(item)
-                if core.readings_scored >= total or (not thread.is_alive() and not item.delivery.messages):
-                    break
-        finally:
-            stop_writing.set()
-            thread.join()
-            if pub.stdin:
-                pub.stdin.close()
-            pub.wait(timeout=30)
-        took = time.time() - started
-        await alerts_out.flush(timeout=30)
-        done.set()
-        await asyncio.wait_for(listener, 30)
-    lat = np.concatenate(scored_lat) if scored_lat else np.zeros(0)
-    al = np.array(alert_lat) if alert_lat else np.full(1, np.nan)
-    return Latency(core.readings_scored / took, int(lat.size), len(alert_lat),
-                   float(np.percentile(lat, 50)), float(np.percentile(lat, 99)),
-                   float(np.nanpercentile(al, 50)), float(np.nanpercentile(al, 99)))
-
-
 # --------------------------------------------------------------------------------- main
 
 async def run(quick: bool, repeat: int) -> None:
@@ -331,14 +212,10 @@ async def run(quick: bool, repeat: int) -> None:
         rates.append(await bench_mqtt(mqtt_port, n_packs, 100, repeat))
         print(f"Kafka, {n_kafka:,} records of one reading:", flush=True)
         rates.append(await bench_kafka(kafka_bootstrap, n_kafka, repeat))
-        print("MQTT end-to-end latency at 10,000 readings/s:", flush=True)
-        latency = await bench_latency(mqtt_port, 10_000.0, 10.0 if quick else 20.0)
     print()
     print(f"{'':<44} {'IOC':>12} {'C client':>12}   ratio")
     for r in rates:
         print(r.line())
-    for line in latency.lines():
-        print(line)
 
 
 def main(argv: list[str] | None = None) -> int:

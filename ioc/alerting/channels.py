@@ -193,10 +193,18 @@ class MqttTopicPublisher:
 
 
 class KafkaTopicPublisher:
-    """Adapter for :class:`ingest.kafka.KafkaSink` running on ``loop`` (called from the dispatcher thread)."""
+    """Adapter for :class:`ingest.kafka.KafkaSink` running on ``loop`` (called from the dispatcher thread).
+
+    ``publish`` returns once the broker has acknowledged the record (``acks=all``), so a
+    delivery is marked sent only when it was written; a timeout is retried like any failure.
+    """
 
     def __init__(self, sink: Any, loop: asyncio.AbstractEventLoop, timeout_s: float = 10.0) -> None:
         self.sink, self.loop, self.timeout_s = sink, loop, timeout_s
 
     def publish(self, topic: str, payload: bytes, key: bytes) -> None:
-        asyncio.run_coroutine_threadsafe(self.sink.send(topic, payload, key=key), self.loop).result(self.timeout_s)
+        asyncio.run_coroutine_threadsafe(self._written(topic, payload, key), self.loop).result(self.timeout_s)
+
+    async def _written(self, topic: str, payload: bytes, key: bytes) -> None:
+        await self.sink.send(topic, payload, key=key)
+        await self.sink.flush()
