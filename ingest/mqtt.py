@@ -464,11 +464,15 @@ class _Link:
                 raise MqttError(f"cannot connect to {s.url}: {problem}")
 
     def tls_problem(self, timeout: float = 5.0) -> str | None:
-        """What a TLS handshake with the broker says, or None when it succeeds (blocking)."""
+        """What a TLS handshake with the broker says, or None when it succeeds or when nothing
+        answers at all (not a TLS problem) -- blocking."""
         s = self.settings
         try:
-            with socket.create_connection((s.host, s.port), timeout) as sock, \
-                    tls_context(s).wrap_socket(sock, server_hostname=s.host):
+            sock = socket.create_connection((s.host, s.port), timeout)
+        except OSError:
+            return None
+        try:
+            with sock, tls_context(s).wrap_socket(sock, server_hostname=s.host):
                 return None
         except MqttError as exc:
             return str(exc)
@@ -478,7 +482,7 @@ class _Link:
             return f"TLS handshake failed ({exc}); is this the broker's TLS port?"
 
     def refused(self, reason: str, wake: Any) -> None:
-        """A CONNACK with a failure (paho's thread); the ones retrying cannot mend end the attempt."""
+        """A CONNACK with a failure reason (paho's thread); a reason no retry can mend ends the attempt."""
         self.last_problem = f"the broker refused the connection: {reason}{_refusal_hint(reason, self.settings)}"
         if reason in _FATAL_CONNECT:
             self.fail(MqttError(f"{self.settings.url}: {self.last_problem}"), wake)
