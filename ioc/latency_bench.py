@@ -244,6 +244,7 @@ async def measure(bs: Any, transport: str, rate: float, seconds: float, warmup: 
         pipeline = TimedPipeline(registry, PipelineConfig(preroll_hours=0.0), alerting=alerting,
                                  dispatcher=dispatcher)
         stop = asyncio.Event()
+        proc: subprocess.Popen | None = None
         pipeline.start_delivery()
         try:
             async with alerts_src:
@@ -279,6 +280,9 @@ async def measure(bs: Any, transport: str, rate: float, seconds: float, warmup: 
                 done.set()
                 await asyncio.wait_for(listener, 30)
         finally:
+            if proc is not None and proc.poll() is None:      # the run failed: stop the publisher too
+                proc.kill()
+                proc.wait(10)
             stored = [r.alert for r in pipeline.alerting.store.alerts(limit=1_000_000)]
             pipeline.close()
     lat = np.concatenate(scored) if scored else np.full(1, np.nan)
