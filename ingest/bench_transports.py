@@ -31,17 +31,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -53,7 +49,6 @@ from processing.batch import ReadingBatch
 from processing.core import AnomalyCore
 from processing.registry import Registry
 
-REPO = Path(__file__).resolve().parents[1]
 T0 = 1772412000.0
 
 
@@ -68,23 +63,6 @@ class Rate:
         ratio = f"{self.ioc / self.reference:5.2f}" if self.reference else "   - "
         ref = f"{self.reference:12,.0f}" if self.reference else f"{'-':>12}"
         return f"{self.what:<44} {self.ioc:12,.0f} {ref}   {ratio}  ({self.reference_name})"
-
-
-@contextlib.contextmanager
-def brokers() -> Iterator[tuple[int, str]]:
-    from ioc.brokers import BrokerSet, free_port
-
-    libs = REPO / "var" / "cache" / "kafka-libs"
-    with tempfile.TemporaryDirectory(prefix="ioc-bench-") as tmp:
-        ports = set()
-        while len(ports) < 3:
-            ports.add(free_port())
-        mqtt_port, kafka_port, controller = sorted(ports)
-        bs = BrokerSet(Path(tmp), mqtt_port=mqtt_port, kafka_port=kafka_port, kafka_controller_port=controller,
-                       kafka_libs=libs, say=lambda m: print(f"  [{m}]", flush=True))
-        print("starting Mosquitto and Kafka ...", flush=True)
-        with bs:
-            yield mqtt_port, bs.kafka_bootstrap
 
 
 def readings(registry: Registry, n: int, *, seed: int = 1, spacing: float = 60.0) -> ReadingBatch:
@@ -118,10 +96,12 @@ def _mosquitto_sub_drain(port: int, topic_filter: str, cid: str, n: int) -> floa
     return time.perf_counter() - start
 
 
-async def _ioc_mqtt_drain(port: int, topic_filter: str, cid: str, registry: Registry, n_readings: int) -> float:
+async def _ioc_drain(source: MqttSource | KafkaSource, registry: Registry, n_readings: int) -> float:
+    """Seconds for the IOC's ingest to connect and score ``n_readings`` from ``source``
+    (decode, de-duplicate, score, acknowledge or commit each batch after scoring it)."""
     core = AnomalyCore(registry)
     start = time.perf_counter()
-    async with MqttSource(MqttSettings.from_url(f"mqtt://127.0.0.1:{port}/{topic_filter}?client_id={cid}")) as src:
+    async with source as src:
         feed = Feed(src, registry, last_seen=core.last_seen, idle_s=None)
         async for item in feed:
             core.update(item.batch)
@@ -146,7 +126,8 @@ async def bench_mqtt(port: int, n: int, pack: int, repeat: int) -> Rate:
         ms_id, ioc_id = f"ms-{prefix}", f"ioc-{prefix}"
         await _queue_for_session(port, f"{prefix}/#", [ms_id, ioc_id], messages)
         t_ref = await asyncio.to_thread(_mosquitto_sub_drain, port, f"{prefix}/#", ms_id, n)
-        t_ioc = await _ioc_mqtt_drain(port, f"{prefix}/#", ioc_id, registry, n * pack)
+        source = MqttSource(MqttSettings.from_url(f"mqtt://127.0.0.1:{port}/{prefix}/#?client_id={ioc_id}"))
+        t_ioc = await _ioc_drain(source, registry, n * pack)
         best_ref = max(best_ref, n * pack / t_ref)
         best_ioc = max(best_ioc, n * pack / t_ioc)
         print(f"  run {r + 1}: mosquitto_sub {n * pack / t_ref:,.0f}/s, IOC {n * pack / t_ioc:,.0f}/s", flush=True)
@@ -177,17 +158,8 @@ async def bench_kafka(bootstrap: str, n: int, repeat: int) -> Rate:
         subprocess.run(["kcat", "-C", "-b", bootstrap, "-t", topic, "-o", "beginning", "-e", "-q"],
                        stdout=subprocess.DEVNULL, check=True, timeout=300)
         t_ref = time.perf_counter() - start
-        core = AnomalyCore(registry)
         settings = KafkaSettings(bootstrap=bootstrap, group=f"g{uuid.uuid4().hex[:8]}", topic=topic)
-        start = time.perf_counter()
-        async with KafkaSource(settings) as src:
-            feed = Feed(src, registry, last_seen=core.last_seen, idle_s=None)
-            async for item in feed:
-                core.update(item.batch)
-                await feed.commit(item)
-                if core.readings_scored >= n:
-                    break
-            t_ioc = time.perf_counter() - start
+        t_ioc = await _ioc_drain(KafkaSource(settings), registry, n)
         best_ref, best_ioc = max(best_ref, n / t_ref), max(best_ioc, n / t_ioc)
         print(f"  run {r + 1}: kcat -C {n / t_ref:,.0f}/s, IOC {n / t_ioc:,.0f}/s", flush=True)
     return Rate("Kafka, 1 reading/record (readings/s)", best_ioc, best_ref, "kcat -C")
@@ -204,7 +176,11 @@ async def run(quick: bool, repeat: int) -> None:
     n_kafka = 100_000 if quick else 500_000
     # load the core's compiled kernel (numba cache) now, not inside the first timed run
     AnomalyCore(Registry.synthetic(2)).update(readings(Registry.synthetic(2), 10))
-    with brokers() as (mqtt_port, kafka_bootstrap):
+    from ioc.brokers import scratch_brokers
+
+    print("starting Mosquitto and Kafka ...", flush=True)
+    with scratch_brokers(say=lambda m: print(f"  [{m}]", flush=True)) as bs:
+        mqtt_port, kafka_bootstrap = bs.mqtt_port, bs.kafka_bootstrap
         rates = []
         print(f"MQTT, {n_mqtt:,} messages of one reading, QoS 1:", flush=True)
         rates.append(await bench_mqtt(mqtt_port, n_mqtt, 1, repeat))

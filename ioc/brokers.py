@@ -43,9 +43,10 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -124,6 +125,22 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((HOST, 0))
         return int(s.getsockname()[1])
+
+
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct :func:`free_port` s."""
+    ports: list[int] = []
+    while len(ports) < n:
+        port = free_port()
+        if port not in ports:
+            ports.append(port)
+    return ports
+
+
+def shared_kafka_libs() -> Path:
+    """The Kafka jar cache tests and benchmarks share: ``$IOC_KAFKA_LIBS``, else ``<repo>/var/cache/kafka-libs``."""
+    env = os.environ.get("IOC_KAFKA_LIBS", "").strip()
+    return Path(env).expanduser() if env else REPO / "var" / "cache" / "kafka-libs"
 
 
 def new_cluster_id() -> str:
@@ -702,6 +719,14 @@ class BrokerSet:
             "kafka": _Kafka(self.data_dir / "kafka", kafka_port, self.kafka_controller_port, libs, say),
         }
 
+    @classmethod
+    def on_free_ports(cls, data_dir: Path | str, *, kafka_libs: Path | str | None = None,
+                      say: Callable[[str], None] = lambda _msg: None) -> BrokerSet:
+        """Brokers of ``data_dir`` on free loopback ports, beside any already running (tests, benchmarks)."""
+        mqtt_port, kafka_port, controller_port = free_ports(3)
+        return cls(data_dir, mqtt_port, kafka_port, kafka_controller_port=controller_port, kafka_libs=kafka_libs,
+                   say=say)
+
     # Addresses for clients
     @property
     def mqtt_url(self) -> str:
@@ -754,6 +779,15 @@ class BrokerSet:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@contextlib.contextmanager
+def scratch_brokers(say: Callable[[str], None] = lambda _msg: None) -> Iterator[BrokerSet]:
+    """Started brokers on free ports with data in a temporary folder, stopped and removed after
+    (benchmarks); the Kafka jars come from :func:`shared_kafka_libs`."""
+    with tempfile.TemporaryDirectory(prefix="ioc-brokers-") as tmp:
+        with BrokerSet.on_free_ports(tmp, kafka_libs=shared_kafka_libs(), say=say) as brokers:
+            yield brokers
 
 
 # --------------------------------------------------------------------------------------

@@ -49,16 +49,13 @@ import time
 import uuid
 from datetime import datetime
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
 from processing.batch import ReadingBatch
 from processing.kinds import KINDS
 from processing.registry import Registry
-
-REPO = Path(__file__).resolve().parents[1]
 
 __all__ = ["Latency", "city_at_rate", "main", "measure"]
 
@@ -161,22 +158,6 @@ class _Writer(threading.Thread):
                     time.sleep(delay)
         except (BrokenPipeError, ValueError):       # the publisher went away: the run reports what it has
             pass
-
-
-@contextlib.contextmanager
-def brokers() -> Iterator[Any]:
-    from ioc.brokers import BrokerSet, free_port
-
-    libs = REPO / "var" / "cache" / "kafka-libs"
-    with tempfile.TemporaryDirectory(prefix="ioc-latency-") as tmp:
-        ports = {free_port() for _ in range(3)}
-        while len(ports) < 3:
-            ports.add(free_port())
-        mqtt_port, kafka_port, controller = sorted(ports)
-        bs = BrokerSet(Path(tmp), mqtt_port=mqtt_port, kafka_port=kafka_port, kafka_controller_port=controller,
-                       kafka_libs=libs, say=lambda m: print(f"  [{m}]", flush=True))
-        with bs:
-            yield bs
 
 
 async def measure(bs: Any, transport: str, rate: float, seconds: float, warmup: float = WARMUP_S,
@@ -303,8 +284,10 @@ async def measure(bs: Any, transport: str, rate: float, seconds: float, warmup: 
 async def _run(transports: list[str], rate: float, seconds: float, runs: int) -> list[Latency]:
     from ingest.kafka import KafkaSettings, KafkaSource
 
+    from ioc.brokers import scratch_brokers
+
     results = []
-    with brokers() as bs:
+    with scratch_brokers(say=lambda m: print(f"  [{m}]", flush=True)) as bs:
         # a first consumer group makes the broker create its offsets topic: not part of any run
         async with KafkaSource(KafkaSettings.from_url(f"kafka://{bs.kafka_bootstrap}?group=warm-up")):
             pass

@@ -26,13 +26,6 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def _kafka_libs_cache() -> Path:
-    env = os.environ.get("IOC_KAFKA_LIBS", "").strip()
-    return Path(env).expanduser() if env else REPO / "var" / "cache" / "kafka-libs"
-
 
 def _brokers_unavailable(kafka_libs: Path) -> str | None:
     """Why the brokers cannot run on this machine, or None if they can."""
@@ -51,21 +44,12 @@ def _brokers_unavailable(kafka_libs: Path) -> str | None:
     return None
 
 
-def _free_ports(n: int) -> list[int]:
-    from ioc.brokers import free_port
-
-    ports: list[int] = []
-    while len(ports) < n:
-        port = free_port()
-        if port not in ports:
-            ports.append(port)
-    return ports
-
-
 @pytest.fixture(scope="session")
 def kafka_libs() -> Path:
     """The shared Kafka jar cache (filled by Maven on first use)."""
-    return _kafka_libs_cache()
+    from ioc.brokers import shared_kafka_libs
+
+    return shared_kafka_libs()
 
 
 @pytest.fixture(scope="session")
@@ -81,9 +65,7 @@ def brokers(brokers_or_skip: None, kafka_libs: Path, tmp_path_factory: pytest.Te
     """Mosquitto + Kafka for the whole session (an ``ioc.brokers.BrokerSet``)."""
     from ioc.brokers import BrokerError, BrokerSet
 
-    mqtt_port, kafka_port, controller_port = _free_ports(3)
-    brokers = BrokerSet(tmp_path_factory.mktemp("brokers"), mqtt_port=mqtt_port, kafka_port=kafka_port,
-                        kafka_controller_port=controller_port, kafka_libs=kafka_libs)
+    brokers = BrokerSet.on_free_ports(tmp_path_factory.mktemp("brokers"), kafka_libs=kafka_libs)
     try:
         brokers.start()
     except BrokerError as exc:

@@ -35,6 +35,7 @@ from ingest.sources import Feed
 from processing.batch import ReadingBatch
 from processing.core import AnomalyCore
 from processing.registry import Registry
+from scored_feeds import Scored, city_registry, consume
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(shutil.which("kcat") is None or shutil.which("mosquitto_pub") is None,
@@ -44,15 +45,9 @@ REPO = Path(__file__).resolve().parents[2]
 T0 = 1772412000.0
 
 
-def _registry() -> Registry:
-    from ioc.citydata import default_city_dir, load_registry
-
-    return load_registry(default_city_dir() / "sensors.geojson")
-
-
 @pytest.fixture(scope="module")
 def registry() -> Registry:
-    return _registry()
+    return city_registry()
 
 
 def readings(registry: Registry, n: int, seed: int = 1) -> ReadingBatch:
@@ -78,21 +73,6 @@ async def make_topic(bootstrap: str, name: str, partitions: int = 6) -> None:
         await admin.close()
 
 
-async def score_until(feed: Feed, core: AnomalyCore, got: list[ReadingBatch], n: int, timeout: float) -> None:
-    async def run() -> None:
-        async for item in feed:
-            if len(item.batch):
-                core.update(item.batch)
-                got.append(item.batch)
-            await feed.commit(item)
-            if core.readings_scored >= n:
-                return
-    try:
-        await asyncio.wait_for(run(), timeout)
-    except asyncio.TimeoutError:
-        pytest.fail(f"{core.readings_scored} of {n} readings scored within {timeout} s; stats {feed.stats()}")
-
-
 def paced_writer(proc: subprocess.Popen, lines: list[bytes], per_s: float) -> threading.Thread:
     """Write ``lines`` to ``proc``'s stdin at ``per_s`` lines a second (stdin stays open)."""
     def run() -> None:
@@ -114,11 +94,10 @@ async def test_mosquitto_restart_mid_stream_loses_nothing_and_scores_nothing_twi
     settings = MqttSettings.from_url(f"mqtt://127.0.0.1:{brokers.mqtt_port}/f{uid}/#?client_id=c{uid}")
     sent = readings(registry, 6000, seed=2)
     messages = encode(sent, registry, prefix=f"f{uid}")
-    core = AnomalyCore(registry)
-    got: list[ReadingBatch] = []
+    scored = Scored(registry)
     async with MqttSource(settings) as src:
-        feed = Feed(src, registry, last_seen=core.last_seen)
-        consumer = asyncio.create_task(score_until(feed, core, got, len(sent), timeout=60))
+        feed = Feed(src, registry, last_seen=scored.core.last_seen)
+        consumer = asyncio.create_task(consume(feed, scored, len(sent), timeout=60))
 
         async def publish() -> None:
             async with MqttPublisher(settings) as pub:
@@ -128,16 +107,16 @@ async def test_mosquitto_restart_mid_stream_loses_nothing_and_scores_nothing_twi
                 await pub.flush(timeout=60)
 
         publisher = asyncio.create_task(publish())
-        while core.readings_scored < len(sent) // 3:
+        while scored.count < len(sent) // 3:
             await asyncio.sleep(0.02)
         await asyncio.to_thread(brokers.restart, "mqtt")      # SIGTERM (state saved), start again
         await publisher
         await consumer
         reconnects = src.reconnects
     assert reconnects >= 1
-    scored = ReadingBatch.concat(got)
-    assert core.readings_scored == len(sent) == len(scored)         # none lost, none twice
-    assert pairs(scored) == pairs(sent)
+    got = ReadingBatch.concat(b for b, _ in scored.parts)
+    assert scored.core.readings_scored == len(sent) == len(got)         # none lost, none twice
+    assert pairs(got) == pairs(sent)
 
 
 async def test_mosquitto_does_not_restore_shared_subscriptions_after_a_restart(brokers):
@@ -177,30 +156,28 @@ async def test_kafka_restart_mid_stream_loses_nothing_and_scores_nothing_twice(b
                              "-X", "partitioner=murmur2_random", "-X", "enable.idempotence=true",
                              "-E"],                     # -E: ride out the broker's absence instead of exiting
                             stdin=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    core = AnomalyCore(registry)
-    got: list[ReadingBatch] = []
+    scored = Scored(registry)
     try:
         async with KafkaSource(settings) as src:
-            feed = Feed(src, registry, last_seen=core.last_seen)
-            consumer = asyncio.create_task(score_until(feed, core, got, len(sent), timeout=120))
+            feed = Feed(src, registry, last_seen=scored.core.last_seen)
+            consumer = asyncio.create_task(consume(feed, scored, len(sent), timeout=120))
             writer = paced_writer(kcat, lines, per_s=1500)
-            while core.readings_scored < len(sent) // 4:
+            while scored.count < len(sent) // 4:
                 await asyncio.sleep(0.02)
             await asyncio.to_thread(brokers.restart, "kafka")
             await asyncio.to_thread(writer.join)
             assert kcat.stdin is not None
             kcat.stdin.close()                          # kcat delivers what it holds, then exits
             await consumer
-            failures = src.commit_failures
     finally:
         if kcat.stdin and not kcat.stdin.closed:
             kcat.stdin.close()
         kcat.wait(timeout=120)
     assert kcat.returncode == 0
-    scored = ReadingBatch.concat(got)
-    assert core.readings_scored == len(sent) == len(scored)
-    assert pairs(scored) == pairs(sent)
-    assert failures >= 0            # commits may fail while the broker is away; they are retried
+    got = ReadingBatch.concat(b for b, _ in scored.parts)
+    assert scored.core.readings_scored == len(sent) == len(got)
+    assert pairs(got) == pairs(sent)
+    # (commits may fail while the broker is away; they are retried with the next batch)
 
 
 def _committed_total(bootstrap: str, topic: str, group: str) -> int:
@@ -299,8 +276,7 @@ async def test_killed_bridge_resumes_its_mqtt_session(brokers, registry):
     sent = readings(registry, 6000, seed=5)
     pub = subprocess.Popen(["mosquitto_pub", "-p", str(brokers.mqtt_port), "-V", "mqttv5", "-q", "1", "-l",
                             "-t", f"{topic}/x/environment/y"], stdin=subprocess.PIPE)
-    core = AnomalyCore(registry)
-    got: list[ReadingBatch] = []
+    scored = Scored(registry)
     try:
         writer = paced_writer(pub, [m.payload for m in encode(sent, registry)], per_s=3000)
         await asyncio.sleep(0.7)
@@ -310,8 +286,8 @@ async def test_killed_bridge_resumes_its_mqtt_session(brokers, registry):
         bridge = await asyncio.to_thread(start_bridge)                # same client id: the session resumes
         async with KafkaSource(KafkaSettings(bootstrap=brokers.kafka_bootstrap, group=f"g{uid}",
                                              topic=topic)) as src:
-            feed = Feed(src, registry, last_seen=core.last_seen)
-            await score_until(feed, core, got, len(sent), timeout=60)
+            feed = Feed(src, registry, last_seen=scored.core.last_seen)
+            await consume(feed, scored, len(sent), timeout=60)
             stats = feed.stats()
         await asyncio.to_thread(writer.join)
     finally:
@@ -320,8 +296,8 @@ async def test_killed_bridge_resumes_its_mqtt_session(brokers, registry):
         pub.wait(timeout=20)
         bridge.terminate()
         bridge.wait(timeout=30)
-    scored = ReadingBatch.concat(got)
-    assert core.readings_scored == len(sent) and pairs(scored) == pairs(sent)
+    got = ReadingBatch.concat(b for b, _ in scored.parts)
+    assert scored.core.readings_scored == len(sent) and pairs(got) == pairs(sent)
     assert stats.readings == len(sent)
     assert bridge.returncode == 0
 
@@ -333,7 +309,7 @@ async def _consume_to_file(bootstrap: str, topic: str, group: str, out: str, max
     exit once quiet for 2 s *and* holding every partition at its end offset (a loaded machine can
     pause a fetch for longer than 2 s, and the group may first hand this consumer only part of
     the topic while the killed member's session runs out), or after 60 s."""
-    registry = _registry()
+    registry = city_registry()
     core = AnomalyCore(registry)
     settings = KafkaSettings(bootstrap=bootstrap, group=group, topic=topic, max_batch=max_batch)
     async with KafkaSource(settings) as src:

@@ -29,8 +29,8 @@ from ingest.encoders import encode
 from ingest.kafka import KafkaError, KafkaSettings, KafkaSink, KafkaSource
 from ingest.sources import Feed
 from processing.batch import ReadingBatch
-from processing.core import AnomalyCore
 from processing.registry import Registry
+from scored_feeds import Scored, assert_same_as_embedded, city_registry, consume
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(shutil.which("kcat") is None or shutil.which("mosquitto_pub") is None,
@@ -42,9 +42,7 @@ T0 = 1772412000.0
 
 @pytest.fixture(scope="module")
 def registry() -> Registry:
-    from ioc.citydata import default_city_dir, load_registry
-
-    return load_registry(default_city_dir() / "sensors.geojson")
+    return city_registry()
 
 
 @pytest.fixture(scope="module")
@@ -84,47 +82,6 @@ def kcat_produce(bootstrap: str, topic: str, lines: list[bytes]) -> None:
         pytest.skip("kcat not installed (Debian package kcat)")
     subprocess.run(["kcat", "-P", "-b", bootstrap, "-t", topic, "-K", "\t", "-X", "partitioner=murmur2_random",
                     "-X", "enable.idempotence=true"], input=b"\n".join(lines) + b"\n", check=True, timeout=60)
-
-
-class Scored:
-    def __init__(self, registry: Registry) -> None:
-        self.core = AnomalyCore(registry)
-        self.parts: list[tuple[ReadingBatch, object]] = []
-
-    @property
-    def count(self) -> int:
-        return sum(len(b) for b, _ in self.parts)
-
-    def add(self, batch: ReadingBatch) -> None:
-        if len(batch):
-            self.parts.append((batch, self.core.update(batch)))
-
-
-def assert_same_as_embedded(registry: Registry, sent: ReadingBatch, got: Scored) -> None:
-    expected = AnomalyCore(registry).update(sent)
-    o = np.lexsort((sent.ts, sent.sensor))
-    batch = ReadingBatch.concat(b for b, _ in got.parts)
-    p = np.lexsort((batch.ts, batch.sensor))
-    assert got.core.readings_scored == len(sent), "a reading was lost or scored twice"
-    np.testing.assert_array_equal(batch.sensor[p], sent.sensor[o])
-    np.testing.assert_array_equal(batch.ts[p], sent.ts[o])
-    for name in ("score", "alert", "reasons"):
-        mine = np.concatenate([getattr(s, name) for _, s in got.parts])[p]
-        np.testing.assert_array_equal(mine, getattr(expected, name)[o], err_msg=name)
-    assert expected.alert.sum() > 0
-
-
-async def consume(feed: Feed, scored: Scored, n: int, timeout: float) -> None:
-    async def run() -> None:
-        async for item in feed:
-            scored.add(item.batch)
-            await feed.commit(item)
-            if scored.count >= n:
-                return
-    try:
-        await asyncio.wait_for(run(), timeout)
-    except asyncio.TimeoutError:
-        pytest.fail(f"only {scored.count} of {n} readings arrived within {timeout} s; stats {feed.stats()}")
 
 
 def keyed_lines(registry: Registry, batch: ReadingBatch, fmt: str = "compact", pack: int = 1) -> list[bytes]:

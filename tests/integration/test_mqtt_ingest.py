@@ -30,6 +30,7 @@ from ingest.sources import Feed, FileDeadLetters
 from processing.batch import ReadingBatch
 from processing.core import AnomalyCore
 from processing.registry import Registry
+from scored_feeds import Scored, assert_same_as_embedded, city_registry, consume
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(shutil.which("mosquitto_pub") is None, reason="needs Debian's mosquitto-clients")]
@@ -40,9 +41,7 @@ T0 = 1772412000.0            # 2026-03-02 00:40 UTC
 
 @pytest.fixture(scope="module")
 def registry() -> Registry:
-    from ioc.citydata import default_city_dir, load_registry
-
-    return load_registry(default_city_dir() / "sensors.geojson")
+    return city_registry()
 
 
 @pytest.fixture(scope="module")
@@ -62,61 +61,6 @@ def _need(program: str) -> None:
 
 def _unique() -> str:
     return uuid.uuid4().hex[:8]
-
-
-class Scored:
-    """Everything a consumer scored, in arrival order."""
-
-    def __init__(self, registry: Registry) -> None:
-        self.core = AnomalyCore(registry)
-        self.parts: list[tuple[ReadingBatch, object]] = []
-
-    @property
-    def count(self) -> int:
-        return sum(len(b) for b, _ in self.parts)
-
-    def add(self, batch: ReadingBatch) -> None:
-        if len(batch):
-            self.parts.append((batch, self.core.update(batch)))
-
-    def sorted(self) -> tuple[ReadingBatch, np.ndarray, np.ndarray, np.ndarray]:
-        batch = ReadingBatch.concat(b for b, _ in self.parts)
-        score = np.concatenate([s.score for _, s in self.parts])
-        alert = np.concatenate([s.alert for _, s in self.parts])
-        reasons = np.concatenate([s.reasons for _, s in self.parts])
-        o = np.lexsort((batch.ts, batch.sensor))
-        return batch.take(o), score[o], alert[o], reasons[o]
-
-
-def assert_same_as_embedded(registry: Registry, sent: ReadingBatch, got: Scored) -> None:
-    """The broker path scored exactly the readings sent, with the embedded path's results."""
-    expected = AnomalyCore(registry).update(sent)
-    o = np.lexsort((sent.ts, sent.sensor))
-    batch, score, alert, reasons = got.sorted()
-    assert got.core.readings_scored == len(sent), "a reading was lost or scored twice"
-    np.testing.assert_array_equal(batch.sensor, sent.sensor[o])
-    np.testing.assert_array_equal(batch.ts, sent.ts[o])
-    np.testing.assert_array_equal(batch.value, sent.value[o])
-    np.testing.assert_array_equal(score, expected.score[o])
-    np.testing.assert_array_equal(alert, expected.alert[o])
-    np.testing.assert_array_equal(reasons, expected.reasons[o])
-    assert alert.sum() > 0, "the labelled stream should raise alerts"
-
-
-async def consume(feed: Feed, scored: Scored, n: int, timeout: float, on_item=None) -> None:
-    """Score and commit until ``n`` readings were scored (or fail after ``timeout`` s)."""
-    async def run() -> None:
-        async for item in feed:
-            scored.add(item.batch)
-            if on_item is not None:
-                on_item(item)
-            await feed.commit(item)
-            if scored.count >= n:
-                return
-    try:
-        await asyncio.wait_for(run(), timeout)
-    except asyncio.TimeoutError:
-        pytest.fail(f"only {scored.count} of {n} readings arrived within {timeout} s; stats {feed.stats()}")
 
 
 def mosquitto_pub_lines(port: int, topic: str) -> subprocess.Popen:

@@ -138,13 +138,7 @@ def _run(cmd: list[str], timeout: float = 30, **kw) -> subprocess.CompletedProce
 
 @pytest.fixture(scope="module")
 def own_brokers(brokers_or_skip, kafka_libs, tmp_path_factory):
-    ports = []
-    while len(ports) < 3:
-        p = B.free_port()
-        if p not in ports:
-            ports.append(p)
-    brokers = BrokerSet(tmp_path_factory.mktemp("own-brokers"), mqtt_port=ports[0], kafka_port=ports[1],
-                        kafka_controller_port=ports[2], kafka_libs=kafka_libs)
+    brokers = BrokerSet.on_free_ports(tmp_path_factory.mktemp("own-brokers"), kafka_libs=kafka_libs)
     try:
         brokers.start()
     except BrokerError as exc:
