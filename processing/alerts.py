@@ -30,7 +30,7 @@ import dataclasses
 import operator
 from collections import deque
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Callable, Iterable, TypeVar
 
 import numpy as np
 
@@ -38,8 +38,10 @@ from processing.batch import ReadingBatch
 from processing.reasons import Reason
 from processing.registry import Registry
 
+T = TypeVar("T")
+
 __all__ = ["Alert", "AlertConfig", "AlertError", "AlertList", "SEVERITIES", "STATES", "feed_sort_key",
-           "kind_of"]
+           "kind_of", "replacer"]
 
 SEVERITIES: tuple[str, ...] = ("info", "warning", "critical")
 STATES: tuple[str, ...] = ("open", "acknowledged", "resolved")
@@ -126,17 +128,22 @@ class Alert:
         return self.cleared_at is None and self.state != "resolved"
 
 
-_ALERT_FIELDS = tuple(f.name for f in dataclasses.fields(Alert))
-_ALERT_GET = operator.attrgetter(*_ALERT_FIELDS)
-_ALERT_INDEX = {n: i for i, n in enumerate(_ALERT_FIELDS)}
+def replacer(cls: type[T]) -> Callable[..., T]:
+    """``dataclasses.replace`` for instances of the frozen dataclass ``cls``, with the field
+    introspection done once here instead of on every call (alert intake's hot path)."""
+    names = tuple(f.name for f in dataclasses.fields(cls))   # type: ignore[arg-type]
+    get = operator.attrgetter(*names)
+    index = {n: i for i, n in enumerate(names)}
+
+    def replace(obj: T, **changes: object) -> T:
+        values = list(get(obj))
+        for name, value in changes.items():
+            values[index[name]] = value
+        return cls(*values)
+    return replace
 
 
-def _with(a: Alert, **changes: object) -> Alert:
-    """``dataclasses.replace`` without its per-call introspection (the intake's hot path)."""
-    values = list(_ALERT_GET(a))
-    for name, value in changes.items():
-        values[_ALERT_INDEX[name]] = value
-    return Alert(*values)
+_with = replacer(Alert)
 
 
 def feed_sort_key(alert: Alert) -> tuple:

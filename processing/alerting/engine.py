@@ -22,7 +22,6 @@ here: the I/O layer stores the outcome and dispatches the notices.
 from __future__ import annotations
 
 import dataclasses
-import operator
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
@@ -31,7 +30,7 @@ import numpy as np
 from processing.alerting.config import AlertingConfig, Team
 from processing.alerting.roster import Roster
 from processing.alerting.routing import Router
-from processing.alerts import Alert, AlertConfig, AlertError, AlertList
+from processing.alerts import Alert, AlertConfig, AlertError, AlertList, replacer
 from processing.batch import ReadingBatch
 from processing.registry import Registry
 
@@ -119,17 +118,7 @@ class Outcome:
                        tuple(inc.values()))
 
 
-_ROUTED_FIELDS = tuple(f.name for f in dataclasses.fields(Routed))
-_ROUTED_GET = operator.attrgetter(*_ROUTED_FIELDS)
-_ROUTED_INDEX = {n: i for i, n in enumerate(_ROUTED_FIELDS)}
-
-
-def _with(r: Routed, **changes: object) -> Routed:
-    """``dataclasses.replace`` for :class:`Routed`, without its per-call field introspection (hot path)."""
-    values = list(_ROUTED_GET(r))
-    for name, value in changes.items():
-        values[_ROUTED_INDEX[name]] = value
-    return Routed(*values)
+_with = replacer(Routed)
 
 
 class _Acc:

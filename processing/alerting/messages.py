@@ -41,6 +41,28 @@ _EVENT = {
 }
 
 
+# The lines of a message, (Vietnamese, English), filled in by render(); the optional ones
+# (value, flapping, incident, escalated) only when they apply.
+_TEXT = {
+    "subject": ("[IOC Bắc Giang #{alert_id}] {ev}: {what} – {ward}", "[IOC Bac Giang #{alert_id}] {ev}: {what} – {ward}"),
+    "head": ("{ev}. {what} ({domain}), mức độ: {sev}.", "{ev}. {what} ({domain}), severity: {sev}."),
+    "sensor": ("Cảm biến: {name} (mã {id}).", "Sensor: {name} (id {id})."),
+    "where": ("Vị trí: phường/xã {ward}, TP Bắc Giang – bản đồ: {link}", "Where: {ward} ward, Bac Giang city – map: {link}"),
+    "since": ("Bắt đầu từ: {when} (giờ Việt Nam).", "Since: {when} (Vietnam time, UTC+7)."),
+    "value": ("Giá trị gần nhất: {value}.", "Latest value: {value}."),
+    "flapping": ("Tình trạng lặp lại {occurrences} lần (dao động bật/tắt).",
+                 "The condition came back {occurrences} times (flapping)."),
+    "incident": ("Thuộc sự cố chung: {incident_size} cảnh báo cùng khu vực và lĩnh vực.",
+                 "Part of one incident: {incident_size} alerts in the same ward and domain."),
+    "escalated": ("Đã chuyển lên cấp {level}.", "Escalated to level {level}."),
+    "team": ("Đơn vị phụ trách: {team_name}.", "Responsible team: {team_name}."),
+    "instruction": ('Tiếp nhận cảnh báo tại {url} hoặc bằng lệnh: ioc alerts ack {alert_id} --by "<họ tên>". '
+                    "Nếu không tiếp nhận, cảnh báo sẽ được chuyển lên cấp trên.",
+                    'Acknowledge at {url} or with: ioc alerts ack {alert_id} --by "<your name>". '
+                    "If nobody acknowledges, the alert is escalated."),
+}
+
+
 @dataclass(frozen=True, slots=True)
 class MessageText:
     lang: str                  # vi | en
@@ -72,48 +94,22 @@ def render(*, alert_id: int, kind: str, severity: str, event: str, spec: SensorS
     """The text of one alert event in ``lang`` (``vi`` or ``en``)."""
     if lang not in LANGS:
         raise ValueError(f"unknown language {lang!r}; known: {', '.join(LANGS)}")
-    vi = lang == "vi"
     what = kind_label(kind, lang)
     sev = severity_label(severity, lang)
     ev = _pick(_EVENT.get(event, ("Cập nhật", "Update")), lang)
     domain = _pick(_DOMAIN.get(spec.domain, (spec.domain, spec.domain)), lang)
-    when = local_iso(since).replace("T", " ")
-    link = map_link(spec, cap)
-    url = f"{cap.dashboard_url}/alerts/{alert_id}"
     value = "" if not math.isfinite(last_value) else f"{last_value:g} {spec.unit}".strip()
+    fields = dict(ev=ev, what=what, sev=sev, domain=domain, name=spec.name, id=spec.id, ward=spec.ward,
+                  link=map_link(spec, cap), when=local_iso(since).replace("T", " "), value=value,
+                  occurrences=occurrences, incident_size=incident_size, level=level, team_name=team_name,
+                  alert_id=alert_id, url=f"{cap.dashboard_url}/alerts/{alert_id}")
+
+    def text(key: str) -> str:
+        return _pick(_TEXT[key], lang).format(**fields)
+
+    shown = ("value", bool(value)), ("flapping", occurrences > 1), ("incident", bool(incident_size)), \
+        ("escalated", bool(level))
+    lines = [text(k) for k in ("head", "sensor", "where", "since")] + [text(k) for k, on in shown if on] \
+        + [text("team")]
     headline = f"[{sev}] {what} – {spec.name} ({spec.ward})"[:160]
-    subject = f"[IOC Bắc Giang #{alert_id}] {ev}: {what} – {spec.ward}" if vi else \
-        f"[IOC Bac Giang #{alert_id}] {ev}: {what} – {spec.ward}"
-    if vi:
-        lines = [f"{ev}. {what} ({domain}), mức độ: {sev}.",
-                 f"Cảm biến: {spec.name} (mã {spec.id}).",
-                 f"Vị trí: phường/xã {spec.ward}, TP Bắc Giang – bản đồ: {link}",
-                 f"Bắt đầu từ: {when} (giờ Việt Nam)."]
-        if value:
-            lines.append(f"Giá trị gần nhất: {value}.")
-        if occurrences > 1:
-            lines.append(f"Tình trạng lặp lại {occurrences} lần (dao động bật/tắt).")
-        if incident_size:
-            lines.append(f"Thuộc sự cố chung: {incident_size} cảnh báo cùng khu vực và lĩnh vực.")
-        if level:
-            lines.append(f"Đã chuyển lên cấp {level}.")
-        lines.append(f"Đơn vị phụ trách: {team_name}.")
-        instruction = (f"Tiếp nhận cảnh báo tại {url} hoặc bằng lệnh: ioc alerts ack {alert_id} --by \"<họ tên>\". "
-                       "Nếu không tiếp nhận, cảnh báo sẽ được chuyển lên cấp trên.")
-    else:
-        lines = [f"{ev}. {what} ({domain}), severity: {sev}.",
-                 f"Sensor: {spec.name} (id {spec.id}).",
-                 f"Where: {spec.ward} ward, Bac Giang city – map: {link}",
-                 f"Since: {when} (Vietnam time, UTC+7)."]
-        if value:
-            lines.append(f"Latest value: {value}.")
-        if occurrences > 1:
-            lines.append(f"The condition came back {occurrences} times (flapping).")
-        if incident_size:
-            lines.append(f"Part of one incident: {incident_size} alerts in the same ward and domain.")
-        if level:
-            lines.append(f"Escalated to level {level}.")
-        lines.append(f"Responsible team: {team_name}.")
-        instruction = (f"Acknowledge at {url} or with: ioc alerts ack {alert_id} --by \"<your name>\". "
-                       "If nobody acknowledges, the alert is escalated.")
-    return MessageText(lang, subject, headline, "\n".join(lines), instruction)
+    return MessageText(lang, text("subject"), headline, "\n".join(lines), text("instruction"))
