@@ -14,6 +14,9 @@ stuck           the value at the label start repeated exactly (a frozen sensor)
 dropout         the readings are missing (``keep`` is False)
 variance_burst  noise amplitude x5
 contextual      a normal-looking value from another time of day (12 h away)
+pattern_change  the daily cycle's swing around the day's mean damped or amplified
+                (a schedule or a demand pattern that changed), by at least 4
+                typical scales on average
 =============== =============================================================
 
 >>> import numpy as np
@@ -31,7 +34,7 @@ import numpy as np
 __all__ = ["ANOMALY_KINDS", "AnomalyLabel", "anomaly_length", "inject", "typical_scale"]
 
 ANOMALY_KINDS: tuple[str, ...] = (
-    "spike", "level_shift", "drift", "stuck", "dropout", "variance_burst", "contextual")
+    "spike", "level_shift", "drift", "stuck", "dropout", "variance_burst", "contextual", "pattern_change")
 
 CONTEXT_SHIFT_S = 12 * 3600.0
 
@@ -44,6 +47,7 @@ _DURATION_S: dict[str, tuple[float, float]] = {
     "dropout": (3600.0, 3 * 3600.0),
     "variance_burst": (3600.0, 3 * 3600.0),
     "contextual": (3600.0, 2 * 3600.0),
+    "pattern_change": (3 * 3600.0, 6 * 3600.0),
 }
 
 
@@ -78,7 +82,8 @@ def typical_scale(values: np.ndarray, *, floor_frac: float = 0.005) -> float:
 def anomaly_length(kind: str, interval_s: float, rng: np.random.Generator) -> int:
     """A sensible number of readings for an anomaly of ``kind`` on a sensor
     reading every ``interval_s`` seconds (spike 1-3 readings; stuck, dropout,
-    level shift and variance burst 1-3 h; drift 5-7 h; contextual 1-2 h)."""
+    level shift and variance burst 1-3 h; drift 5-7 h; contextual 1-2 h;
+    pattern change 3-6 h)."""
     _check_kind(kind)
     if kind == "spike":
         return int(rng.integers(1, 4))
@@ -127,6 +132,15 @@ def inject(kind: str, ts: np.ndarray, values: np.ndarray, start: int, length: in
         keep[seg] = False
     elif kind == "variance_burst":
         out[seg] += rng.normal(0.0, s * np.sqrt(24.0), length)   # total std ~ 5 s
+    elif kind == "pattern_change":
+        centre = float(np.mean(values))
+        swing = out[seg] - centre
+        size = float(np.mean(np.abs(swing)))
+        need = 4.0 * s / max(size, 1e-12)                 # |f - 1| giving 4 scales on average
+        change = max(float(rng.uniform(0.5, 1.0)), need)
+        damp = change <= 0.7 and rng.random() < 0.5
+        factor = 1.0 - change if damp else 1.0 + min(change, 3.0)
+        out[seg] = centre + factor * swing
     else:  # contextual
         if context is not None:
             ctx = np.asarray(context, dtype=np.float64)

@@ -68,7 +68,7 @@ class CitySimulator:
         self._scales = np.array([
             sensor_scale(s.kind, self._rng(key, _SCALE)) for s, key in zip(registry.sensors, self._keys)])
         self._kinds_for = [
-            tuple(k for k in self.kinds if k != "contextual" or s.kind in DIURNAL_KINDS)
+            tuple(k for k in self.kinds if k not in ("contextual", "pattern_change") or s.kind in DIURNAL_KINDS)
             for s in registry.sensors]
 
     # ------------------------------------------------------------------ public
@@ -78,15 +78,18 @@ class CitySimulator:
         """Each sensor's size factor (see :func:`simulators.models.sensor_scale`)."""
         return self._scales.copy()
 
-    def generate(self, t0: float, t1: float) -> tuple[ReadingBatch, list[AnomalyLabel]]:
+    def generate(self, t0: float, t1: float, *,
+                 anomalies_from: float | None = None) -> tuple[ReadingBatch, list[AnomalyLabel]]:
         """All readings with ``t0 <= ts < t1``, sorted by time (stable: equal
         times keep sensor order), and the labels of the anomalies starting in
-        the span, sorted by start.  No anomaly starts in the first 20 % of the
-        span.  A label may end after ``t1`` when the span cuts an anomaly."""
+        the span, sorted by start.  No anomaly starts before ``anomalies_from``
+        (default: the first 20 % of the span are clean).  A label may end after
+        ``t1`` when the span cuts an anomaly."""
         t0, t1 = float(t0), float(t1)
         if not (math.isfinite(t0) and math.isfinite(t1) and 0 <= t0 < t1):
             raise ValueError(f"need 0 <= t0 < t1, got t0={t0!r}, t1={t1!r}")
-        anomalies_from = t0 + 0.2 * (t1 - t0)
+        if anomalies_from is None:
+            anomalies_from = t0 + 0.2 * (t1 - t0)
         parts: list[ReadingBatch] = []
         labels: list[AnomalyLabel] = []
         for k in range(self.chunk_of(t0), self.chunk_of(np.nextafter(t1, -np.inf)) + 1):
@@ -125,7 +128,7 @@ class CitySimulator:
             if grid.size == 0:
                 continue
             v = baseline(spec.kind, grid, self._rng(key, _BASE, k), scale=float(self._scales[i]),
-                         utc_offset_s=self.utc_offset_s, weather_key=self.seed)
+                         utc_offset_s=self.utc_offset_s, weather_key=self.seed, place=(spec.lat, spec.lon))
             ts = grid
             if self.jitter_s > 0:
                 ts = grid + self._rng(key, _JITTER, k).uniform(0.0, self.jitter_s, grid.size)
@@ -182,7 +185,7 @@ class CitySimulator:
             if kind == "contextual":
                 context = baseline(spec.kind, ts[start:start + length] + CONTEXT_SHIFT_S, rng,
                                    scale=float(self._scales[i]), utc_offset_s=self.utc_offset_s,
-                                   weather_key=self.seed)
+                                   weather_key=self.seed, place=(spec.lat, spec.lon))
             v, kept = inject(kind, ts, v, start, length, rng, typical_scale=scale,
                              direction=SPIKE_DIRECTION[spec.kind], context=context)
             keep &= kept

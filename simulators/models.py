@@ -24,8 +24,10 @@ import functools
 import numpy as np
 
 from processing.kinds import KINDS
+from processing.sun import sun_times
 
 __all__ = [
+    "DEFAULT_PLACE",
     "DIURNAL_KINDS",
     "LOCAL_UTC_OFFSET_S",
     "SPIKE_DIRECTION",
@@ -38,6 +40,8 @@ __all__ = [
 ]
 
 LOCAL_UTC_OFFSET_S = 7 * 3600
+#: Where a sensor is when the caller does not say: central Bắc Giang (lat, lon).
+DEFAULT_PLACE: tuple[float, float] = (21.27, 106.19)
 _DAY = 86400.0
 
 #: Sign of a physically plausible spike, level shift or drift for each kind:
@@ -190,23 +194,29 @@ def _air(h: np.ndarray, weekday: np.ndarray) -> np.ndarray:
             + 0.25 * _bump(h, 1.5, 2.5) - 0.30 * _bump(h, 14.0, 2.5))
 
 
-def _lights_on(ts: np.ndarray, h: np.ndarray, weather_key: int, utc_offset_s: int) -> np.ndarray:
-    """Photocell schedule: on from ~17:45 to ~05:45 local, the switching minute
-    varying a little from day to day."""
+def _lights_on(ts: np.ndarray, h: np.ndarray, weather_key: int, utc_offset_s: int,
+               lat: float, lon: float) -> np.ndarray:
+    """Photocell schedule: on from about 10 minutes after sunset to 10 minutes
+    before sunrise at the sensor's coordinates (:mod:`processing.sun`), the
+    switching minute varying by up to 6 minutes from day to day (clouds)."""
     day = np.floor((ts + utc_offset_s) / _DAY).astype(np.int64)
-    dusk = 17.75 + 0.1 * (_hash_uniform(weather_key, _TAG_DUSK, day) - 0.5) * 2
-    dawn = 5.75 + 0.1 * (_hash_uniform(weather_key, _TAG_DAWN, day) - 0.5) * 2
+    days, inverse = np.unique(day, return_inverse=True)
+    rise, sset = sun_times(days.astype(np.float64), lat, lon, utc_offset_s)
+    rise_h, set_h = rise[inverse.reshape(-1)] / 3600.0, sset[inverse.reshape(-1)] / 3600.0
+    dusk = set_h + 1.0 / 6.0 + 0.1 * (_hash_uniform(weather_key, _TAG_DUSK, day) - 0.5) * 2
+    dawn = rise_h - 1.0 / 6.0 + 0.1 * (_hash_uniform(weather_key, _TAG_DAWN, day) - 0.5) * 2
     return (h >= dusk) | (h < dawn)
 
 
 # --------------------------------------------------------------------- models
 
 def expected(kind: str, ts: np.ndarray, *, scale: float = 1.0, utc_offset_s: int = LOCAL_UTC_OFFSET_S,
-             weather_key: int = 0) -> np.ndarray:
+             weather_key: int = 0, place: tuple[float, float] = DEFAULT_PLACE) -> np.ndarray:
     """Noise-free value of a ``kind`` sensor at epoch seconds ``ts`` (UTC).
 
     ``scale`` sizes the sensor (1.0 is a typical one, see :func:`sensor_scale`);
-    ``weather_key`` selects the city's slow weather/river/demand variation.
+    ``weather_key`` selects the city's slow weather/river/demand variation;
+    ``place`` (lat, lon) sets sunrise and sunset for streetlights.
     """
     ts = np.asarray(ts, dtype=np.float64)
     h = local_hour(ts, utc_offset_s)
@@ -244,17 +254,18 @@ def expected(kind: str, ts: np.ndarray, *, scale: float = 1.0, utc_offset_s: int
         heat = 1.0 + 0.06 * _daily(key, _TAG_HEAT, ts, utc_offset_s, 0.8)
         return 8.0 * scale * raw * heat
     if kind == "streetlight_current":
-        on = _lights_on(ts, h, key, utc_offset_s)
+        on = _lights_on(ts, h, key, utc_offset_s, place[0], place[1])
         return np.where(on, 12.0, 0.15) * scale
     raise ValueError(f"unknown sensor kind {kind!r}; known: {', '.join(KINDS)}")
 
 
 def baseline(kind: str, ts: np.ndarray, rng: np.random.Generator, *, scale: float = 1.0,
-             utc_offset_s: int = LOCAL_UTC_OFFSET_S, weather_key: int = 0) -> np.ndarray:
+             utc_offset_s: int = LOCAL_UTC_OFFSET_S, weather_key: int = 0,
+             place: tuple[float, float] = DEFAULT_PLACE) -> np.ndarray:
     """Simulated readings: :func:`expected` plus the kind's measurement noise,
     drawn from ``rng`` (one vectorised draw per call), clipped to the kind's
     possible range (:func:`finalize`)."""
-    mean = expected(kind, ts, scale=scale, utc_offset_s=utc_offset_s, weather_key=weather_key)
+    mean = expected(kind, ts, scale=scale, utc_offset_s=utc_offset_s, weather_key=weather_key, place=place)
     n = mean.shape
     if kind == "vehicle_count":
         v = rng.poisson(np.maximum(mean, 0.0)).astype(np.float64)

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from processing.kinds import KINDS
+from processing.sun import sun_times
 from simulators.models import (DIURNAL_KINDS, SPIKE_DIRECTION, baseline, expected, finalize, local_hour,
                                local_weekday, sensor_scale)
 
@@ -113,8 +114,27 @@ def test_streetlights_switch_at_dusk_and_dawn():
     v = baseline("streetlight_current", WEEK, np.random.default_rng(0))
     h = local_hour(WEEK)
     on = v > 5
-    assert on[(h > 18.0) | (h < 5.5)].all() and not on[(h > 6.0) & (h < 17.5)].any()
+    # the photocell follows the sun at Bắc Giang (21.27 N, 106.19 E): in early March the sun
+    # rises about 06:15 and sets about 18:00; lamps switch within ~16 minutes of those
+    day = np.floor((WEEK + 7 * 3600) / DAY)
+    rise, sset = sun_times(day, 21.27, 106.19, 7 * 3600)
+    rise_h, set_h = rise / 3600.0, sset / 3600.0
+    assert (6.1 < rise_h).all() and (rise_h < 6.6).all() and (17.9 < set_h).all() and (set_h < 18.3).all()
+    assert on[(h > set_h + 0.3) | (h < rise_h - 0.3)].all()
+    assert not on[(h > rise_h) & (h < set_h)].any()
     assert len(np.unique(v)) == len(v)                          # never an exact flatline
+
+
+def test_streetlight_switch_moves_with_the_season_and_the_place():
+    # the same clock minute is dark in December and light in June; further west is later
+    def switch_on_hour(start: float, lat: float = 21.27, lon: float = 106.19) -> float:
+        ts = start + np.arange(0, DAY, 60.0)
+        v = baseline("streetlight_current", ts, np.random.default_rng(0), place=(lat, lon))
+        evening = local_hour(ts) > 12
+        return float(local_hour(ts)[evening][np.argmax(v[evening] > 5)])
+    december, june = MONDAY - 90 * DAY, MONDAY + 110 * DAY
+    assert switch_on_hour(june) - switch_on_hour(december) > 1.0
+    assert switch_on_hour(MONDAY, lon=103.0) - switch_on_hour(MONDAY) > 0.15   # 3.2 degrees west: ~13 min
 
 
 def test_river_is_smooth_and_quiet():
