@@ -167,6 +167,7 @@ class AlertList:
         self._cleared: set[int] = set()
         self._resolved: deque[int] = deque()
         self._next_id = 1
+        self._watch_from: float | None = None            # silence is measured from here at the earliest
         self.rev = 0
 
     # ------------------------------------------------------------ reading
@@ -252,12 +253,34 @@ class AlertList:
         self._flag[s[last]] = a[last]
         return _unique(changed)
 
+    def watch_from(self, t: float) -> None:
+        """Measure silence from ``t`` (e.g. the process start or the live start) for sensors
+        last heard before it; set by the first :meth:`check_silence` when never called."""
+        self._watch_from = float(t)
+
+    @property
+    def watching_since(self) -> float | None:
+        """When silence is measured from for sensors last heard before it (None: not yet)."""
+        return self._watch_from
+
     def check_silence(self, last_seen: np.ndarray, now: float) -> list[int]:
         """Open a ``silent`` alert for each sensor whose newest reading (``last_seen``,
-        epoch seconds, NaN = never) is more than ``silence_factor`` intervals before
-        ``now``; clear it when the sensor reports again.  Returns changed ids."""
+        epoch seconds, NaN = never, ignored) is more than ``silence_factor`` intervals
+        before ``now``; clear it when the sensor reports again.  Returns changed ids.
+
+        Silence is measured from the newest reading or from when this list started
+        watching (:meth:`watch_from`; by default the ``now`` of the first call),
+        whichever is later: after a (re)start, a sensor last heard long ago -- e.g.
+        a ``last_seen`` restored from a checkpoint -- gets one full
+        ``silence_factor x interval`` to report before it alerts, so a restart does
+        not raise a silent alert for every sensor at once."""
+        now = float(now)
+        if self._watch_from is None:
+            self._watch_from = now
+        seen = np.asarray(last_seen, dtype=np.float64)
         with np.errstate(invalid="ignore"):
-            silent = (now - np.asarray(last_seen, dtype=np.float64)) > self.config.silence_factor * self.registry.interval_s
+            since = np.where(np.isnan(seen), np.nan, np.maximum(seen, self._watch_from))
+            silent = (now - since) > self.config.silence_factor * self.registry.interval_s
         tracked = self._silence >= 0
         changed: list[int] = []
         for i in np.flatnonzero(silent & ~tracked).tolist():

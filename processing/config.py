@@ -59,6 +59,25 @@ class CoreConfig:
     seasonal_slots: int = 96
     alpha_seasonal: float = 0.1
     seasonal_min_days: float = 2.0
+    # kinds of day with a baseline of their own: 1 (every day alike) or 2 (Mon-Fri, Sat-Sun)
+    day_types: int = 1
+    # neighbouring slots on each side that may explain a reading (schedules a few minutes off)
+    slot_tolerance: int = 1
+    # 1: alerts on statistics wait until this kind of day's time-of-day baseline is learned
+    # (limits, flatlines and gaps alert from the start); 0: the rolling baseline stands in
+    season_gate: int = 1
+    # 1: a kind whose noise grows with its level (processing.kinds) has its scale follow the level
+    level_noise: int = 1
+    # 1: the CUSUM sums innovations against the slow level (shifts keep adding evidence)
+    cusum_slow: int = 0
+    # ... and until the slot has seen this many days (its innovations' scale needs a day or more)
+    arm_days: float = 3.0
+    # while the time-of-day baseline is not yet armed, a reading this many scales off the
+    # rolling forecast still alerts (not on solar-scheduled kinds); 0: nothing statistical alerts
+    early_on: float = 12.0
+    # a slot's innovation scale is at least this share of the sensor's typical one (a robust,
+    # log-averaged scale, so a few dusk switches do not inflate every quiet slot's floor)
+    scale_share: float = 0.1
     # rate of change: EW weight of the squared first difference
     alpha_rate: float = 0.01
     # flatline: this many identical readings in a row on a sensor that moves
@@ -74,9 +93,9 @@ class CoreConfig:
     # (or a limit, flatline or gap), or at >= alert_sustained for alert_on_count readings in a
     # row; off below alert_off for alert_off_count readings in a row
     alert_on: float = 6.0
-    alert_sustained: float = 5.0
+    alert_sustained: float = 4.0
     alert_off: float = 3.0
-    alert_on_count: int = 3
+    alert_on_count: int = 4
     alert_off_count: int = 3
     # readings before a sensor may alert on its statistics (limits, gaps alert from the start)
     alert_warmup: int = 48
@@ -86,9 +105,9 @@ class CoreConfig:
     alpha_bias: float = 0.3
     alpha_innovation: float = 0.01
     cusum_k: float = 1.5
-    cusum_h: float = 6.0
+    cusum_h: float = 5.25
     alpha_burst: float = 0.1
-    burst_ratio: float = 6.0
+    burst_ratio: float = 5.0
     # floor of the innovation scale, as a share of the range seen so far
     innovation_floor: float = 0.001
     # the slow local level (EW weight) against which the fast one shows shifts and drifts
@@ -116,6 +135,14 @@ class CoreConfig:
         check("alert_warmup", self.alert_warmup >= 0, ">= 0")
         check("cusum_k", self.cusum_k >= 0, ">= 0")
         check("seasonal_slots", 1 <= self.seasonal_slots <= 1440, "between 1 and 1440")
+        check("day_types", self.day_types in (1, 2), "1 or 2")
+        check("slot_tolerance", 0 <= self.slot_tolerance <= 4, "between 0 and 4")
+        check("season_gate", self.season_gate in (0, 1), "0 or 1")
+        check("level_noise", self.level_noise in (0, 1), "0 or 1")
+        check("cusum_slow", self.cusum_slow in (0, 1), "0 or 1")
+        check("scale_share", 0 <= self.scale_share <= 1, "in [0, 1]")
+        check("arm_days", self.arm_days >= 0, ">= 0")
+        check("early_on", self.early_on == 0 or self.early_on >= self.alert_on, "0 or >= alert_on")
         check("stuck_run", self.stuck_run >= 2, ">= 2")
         check("stuck_score", 0 <= self.stuck_score <= 1, "in [0, 1]")
         check("gap_factor", self.gap_factor > 1, "> 1")

@@ -5,8 +5,11 @@ reading touches one or two cache lines), and :func:`processing.kernel.score_batc
 walks a batch in time order updating them; memory is fixed at construction,
 whatever the traffic (:meth:`AnomalyCore.state_bytes`):
 
-* ``_st``       float64 [sensors, 25]: baselines, ranges, likelihood memories, counters;
-* ``_season``   float64 [slots, sensors, 3]: time-of-day baselines (count, mean, variance);
+* ``_st``       float64 [sensors, 39]: baselines, ranges, likelihood memories, counters, the
+  sensor's sunrise/sunset of the day, robust (log-averaged) typical scales;
+* ``_season``   float64 [day types x slots, sensors, 5]: time-of-day baselines, one set for
+  every day alike or one for working days and one for weekends (count, mean, variance of the value; mean squares of the forecast's
+  innovation and of its level gap, so every slot has its own scale);
 * ``_short``    float64 [short, sensors, 2]: the last ``short`` capped surprises of two detectors;
 * ``_ring``     float64 [window, sensors, 2] and ``_ring_aux`` float32 [window, sensors, 3]:
   recent readings (time, value; score, baseline, scale) for drill-down charts and the
@@ -41,12 +44,14 @@ window.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Mapping
 
 import numpy as np
 
 from processing import kernel
 from processing.batch import ReadingBatch
 from processing.config import CoreConfig
+from processing.kinds import KINDS
 from processing.registry import Registry
 
 __all__ = ["AnomalyCore", "Scores"]
@@ -76,7 +81,8 @@ class AnomalyCore:
         self._st = np.zeros((n, len(kernel.FIELDS)), dtype=np.float64)
         self._st[:, kernel.LAST_T] = np.nan
         self._st[:, kernel.SINCE_FIRE] = cfg.suppress_for
-        self._season = np.zeros((cfg.seasonal_slots, n, 3), dtype=np.float64)
+        self._season = np.zeros((cfg.day_types * cfg.seasonal_slots, n, len(kernel.SEASON_FIELDS)),
+                                dtype=np.float64)
         self._short = np.zeros((cfg.short, n, 2), dtype=np.float64)
         self._ring = np.zeros((w, n, 2), dtype=np.float64)
         self._ring_aux = np.full((w, n, 3), np.nan, dtype=np.float32)
@@ -84,6 +90,14 @@ class AnomalyCore:
         self._guess = np.where(np.isfinite(self._interval), self._interval, cfg.spacing_guess_s)
         self._lo = np.ascontiguousarray(registry.limit_low, dtype=np.float64)
         self._hi = np.ascontiguousarray(registry.limit_high, dtype=np.float64)
+        self._geo = np.zeros((n, 5), dtype=np.float64)
+        for i, spec in enumerate(registry.sensors):
+            kind = KINDS.get(spec.kind)
+            solar, power, rate = ((kind.solar, kind.noise_power, kind.max_rate_per_h) if kind is not None
+                                  else (False, 0.0, 0.0))
+            self._geo[i] = (1.0 if solar else 0.0, spec.lat, spec.lon, power if cfg.level_noise else 0.0,
+                            rate / 3600.0)
+        self._st[:, kernel.SUN_DAY] = np.nan
         self._params = np.array([float(getattr(cfg, name)) for name in kernel.PARAMS])
         self.readings_scored = 0
 
@@ -114,7 +128,7 @@ class AnomalyCore:
             order = np.arange(m)
         kernel.score_batch(order, batch.sensor, ts, batch.value, self._params, self._st, self._season,
                            self._short, self._ring, self._ring_aux, self._interval,
-                           self._guess, self._lo, self._hi, score, alert, reasons)
+                           self._guess, self._lo, self._hi, self._geo, score, alert, reasons)
         self.readings_scored += m
         return Scores(score, alert, reasons)
 
@@ -159,3 +173,24 @@ class AnomalyCore:
         ring = self._ring[order, sensor]
         aux = self._ring_aux[order, sensor].astype(np.float64)
         return {"ts": ring[:, 0], "value": ring[:, 1], "score": aux[:, 0], "baseline": aux[:, 1], "scale": aux[:, 2]}
+
+    def state_arrays(self, *, copy: bool = True) -> dict[str, np.ndarray]:
+        """The state arrays by name (``st``, ``season``, ``short``, ``ring``, ``ring_aux``): everything
+        the core has learned, for checkpoints (:mod:`processing.checkpoint`).  Copies, unless
+        ``copy=False`` (the live arrays: do not keep them)."""
+        arrays = {name: getattr(self, "_" + name) for name in ("st", "season", "short", "ring", "ring_aux")}
+        return {name: a.copy() for name, a in arrays.items()} if copy else arrays
+
+    def restore_state(self, arrays: Mapping[str, np.ndarray]) -> None:
+        """Replace the learned state with ``arrays`` (from :meth:`state_arrays`, maybe of another process).
+
+        Every name, shape and dtype is checked before anything is copied, so a refused restore
+        leaves the core as it was; raises :class:`~processing.checkpoint.CheckpointMismatch`."""
+        from processing.checkpoint import CheckpointMismatch, state_mismatch
+
+        live = self.state_arrays(copy=False)
+        problem = state_mismatch(live, arrays)
+        if problem is not None:
+            raise CheckpointMismatch(problem)
+        for name, target in live.items():
+            np.copyto(target, arrays[name], casting="no")

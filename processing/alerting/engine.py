@@ -188,6 +188,11 @@ class AlertEngine:
         self._sync(self.list.check_silence(last_seen, now), now, acc)
         return acc.done()
 
+    def watch_from(self, t: float) -> None:
+        """Measure silence from ``t`` at the earliest (see :meth:`AlertList.watch_from`); by default
+        from the first :meth:`check_silence`, so a restart does not flood with silent alerts."""
+        self.list.watch_from(t)
+
     def tick(self, now: float) -> Outcome:
         """Auto-resolve cleared alerts, escalate unacknowledged ones, notify at the end of a silence."""
         acc = _Acc()

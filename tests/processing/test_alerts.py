@@ -93,6 +93,7 @@ def test_many_runs_in_one_batch_are_found_with_numpy(al: AlertList) -> None:
 
 def test_silence_opens_a_critical_alert_and_clears_when_the_sensor_returns(al: AlertList) -> None:
     last_seen = np.array([1000.0, 1000.0 - 181.0, np.nan, 990.0])
+    al.watch_from(0.0)                                       # watching since long before
     (aid,) = al.check_silence(last_seen, now=1000.0)        # sensor 1: 181 s > 3 x 60 s
     a = al.get(aid)
     assert (a.sensor, a.kind, a.severity, a.opened_at) == (1, "silent", "critical", 1000.0)
@@ -174,3 +175,30 @@ def test_intake_from_the_real_core_creates_objects_per_alert_not_per_reading() -
     changed = al.ingest(batch, scores.alert, scores.score, scores.reasons)
     assert 7 in {al.get(i).sensor for i in changed}
     assert len(al) < 20                              # 10,000 readings, a handful of alerts
+
+
+def test_a_restart_does_not_flood_with_silent_alerts(al: AlertList) -> None:
+    """Sensors last heard long before the process started (e.g. last_seen restored from a
+    checkpoint) get one full silence_factor x interval (3 x 60 s) from the start to report."""
+    start = 50_000.0
+    last_seen = np.array([start - 86_400.0, start - 7200.0, np.nan, start - 10.0])
+    assert al.check_silence(last_seen, now=start) == []              # the first check is the start
+    assert al.watching_since == start
+    assert al.check_silence(last_seen, now=start + 180.0) == []      # not yet a full 3 x 60 s
+    last_seen[1] = start + 100.0                                     # sensors 1 and 3 report in time
+    last_seen[3] = start + 50.0
+    changed = al.check_silence(last_seen, now=start + 181.0)
+    assert sorted(al.get(i).sensor for i in changed) == [0]          # only the one still silent
+    assert al.get(changed[0]).opened_at == start + 181.0
+    changed = al.check_silence(last_seen, now=start + 300.0)         # sensor 1's own 3 intervals pass
+    assert sorted(al.get(i).sensor for i in changed) == [1, 3]
+    assert not any(a.sensor == 2 for a in al.alerts())               # never reported: no silent alert
+
+
+def test_watch_from_sets_the_start_explicitly(al: AlertList) -> None:
+    live = 10_000.0
+    al.watch_from(live)
+    last_seen = np.array([live - 5000.0, live + 100.0, live + 100.0, live + 100.0])
+    assert al.check_silence(last_seen, now=live + 170.0) == []
+    (aid,) = al.check_silence(last_seen, now=live + 181.0)
+    assert al.get(aid).sensor == 0

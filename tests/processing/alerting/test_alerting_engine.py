@@ -187,6 +187,7 @@ def test_many_alerts_in_one_ward_and_domain_become_one_incident(eng: AlertEngine
 
 def test_silent_sensor_is_its_own_alert_routed_to_the_ioc_desk(eng: AlertEngine) -> None:
     now = at(2, 8)
+    eng.watch_from(now - 3600.0)                     # watching for an hour already
     last = np.full(len(REG), now)
     last[TRF] = now - 3 * REG.interval_s[TRF] - 1
     out = eng.check_silence(last, now)
@@ -249,3 +250,17 @@ def test_quiet_drops_notices_and_disarms_escalation(eng: AlertEngine) -> None:
     out = eng.quiet(feed(eng, [(TRF, now, True, DEV)], now))
     assert out.notices == () and out.alerts[0].escalate_at is None
     assert eng.tick(now + 3600).notices == ()
+
+
+def test_restart_with_old_last_seen_raises_no_burst_of_silent_alerts() -> None:
+    eng = AlertEngine(REG, CFG)
+    start = at(2, 8)
+    old = np.full(len(REG), start - 2 * 86_400.0)        # restored from a checkpoint two days old
+    out = eng.step(None, None, old, start)
+    assert out.alerts == () and out.notices == ()
+    wait = CFG.engine.silence_factor * REG.interval_s
+    out = eng.step(None, None, old, start + float(wait.min()) - 1.0)
+    assert out.alerts == ()
+    later = start + float(wait.max()) + 1.0               # nobody reported: now they are silent
+    out = eng.step(None, None, old, later)
+    assert len(out.alerts) == len(REG) and {r.alert.kind for r in out.alerts} == {"silent"}
