@@ -15,6 +15,16 @@
   :mod:`ingest.sources` drops the duplicates.
 * A new group starts at the earliest offset, so nothing published before the
   first start is missed.
+* ``start_offsets`` (partition -> offset, e.g. from a core checkpoint, see
+  :mod:`ioc.checkpoints`) overrides the group's committed offsets: each such
+  partition is sought there the first time this consumer is assigned it, so the
+  restored state and the records that follow agree exactly.  :meth:`KafkaSource.positions`
+  gives the consumed position of every assigned partition (between two deliveries:
+  what was handed out so far).  ``replay_until`` (partition -> offset): records
+  before it were already processed, alerts included, by the run that took the
+  checkpoint; they come in deliveries of their own marked ``replay`` (learned
+  again, not alerted on again).  Record offsets within a record batch are taken
+  as consecutive, true of the readings topic (not compacted, not transactional).
 * Records of one partition keep their order; producers key readings by sensor id
   (Kafka's murmur2 partitioner, the same as Java's and aiokafka's default), so a
   sensor's readings stay ordered.  ``kcat -P`` must be told
@@ -36,10 +46,10 @@ import logging
 import socket
 import time
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Iterable, Sequence
+from typing import Any, AsyncIterator, Iterable, Mapping, Sequence
 from urllib.parse import parse_qs, urlsplit
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka import errors as kerr
 
 from ingest.kafka_batches import ValueBatch, batch_values
@@ -163,11 +173,21 @@ def _explain(exc: BaseException) -> str:
 class KafkaSource(Lifecycle):
     """Consume ``settings.topic`` in consumer group ``settings.group``; commit on :meth:`commit`."""
 
-    def __init__(self, settings: KafkaSettings) -> None:
+    def __init__(self, settings: KafkaSettings, *, start_offsets: Mapping[int, int] | None = None,
+                 replay_until: Mapping[int, int] | None = None) -> None:
+        """``start_offsets``: partition of ``settings.topic`` -> offset to start from; ``replay_until``:
+        partition -> offset before which records are a replay (see the module docstring)."""
         self.settings = settings
         self.name = settings.url
         self.formats: str | None = settings.payload_format
         self._consumer: AIOKafkaConsumer | None = None
+        self._seek_to: dict[int, int] = {int(p): int(o) for p, o in (start_offsets or {}).items()}
+        self.sought: dict[int, int] = {}                 # partitions sought to their start offset, and where
+        self._replay_until: dict[int, int] = {int(p): int(o) for p, o in (replay_until or {}).items()}
+        self.replayed = 0                                 # records handed out as a replay
+        # partition -> records the broker holds beyond what was handed out (from each fetch's
+        # high watermark): a backlog read partition by partition is not silence (Delivery.behind)
+        self._lag: dict[TopicPartition, int] = {}
         self._pending: dict[TopicPartition, int] = {}    # offsets processed but not yet committed
         self.commit_failures = 0
         self.records_received = 0
@@ -194,7 +214,7 @@ class KafkaSource(Lifecycle):
         if s.topic not in topics:
             await _quiet_stop(consumer)
             raise missing
-        consumer.subscribe([s.topic])
+        consumer.subscribe([s.topic], listener=_SeekOnAssign(self, consumer))
         self._consumer = consumer
         # join the group now, so that "latest" means "from when start() returned"
         deadline = time.monotonic() + JOIN_TIMEOUT_S
@@ -237,26 +257,48 @@ class KafkaSource(Lifecycle):
                     continue
                 raise KafkaError(f"{self.settings.url}: {_explain(exc)}") from None
             if not data:
+                self._lag.clear()                       # nothing to fetch anywhere: caught up
                 if idle_s is not None and time.monotonic() - quiet_since >= idle_s:
                     quiet_since = time.monotonic()
                     yield Delivery((), time.time(), {})
                 continue
             messages: list[tuple[str, bytes]] = []
             token: dict[TopicPartition, int] = {}
+            replay: list[tuple[str, bytes]] = []
+            replay_token: dict[TopicPartition, int] = {}
             for tp, items in data.items():
                 topic = tp.topic
+                until = self._replay_until.get(tp.partition) if topic == self.settings.topic else None
+                end = None
                 for item in items:
                     if type(item) is ValueBatch:        # the fast path: one item per record batch
-                        messages += [(topic, v if v is not None else b"") for v in item.values]
-                        token[tp] = item.next_offset
+                        values, end = item.values, item.next_offset
                     else:                               # a ConsumerRecord (aiokafka without the fast path)
-                        messages.append((topic, item.value if item.value is not None else b""))
-                        token[tp] = item.offset + 1
-            self.records_received += len(messages)
+                        values, end = [item.value], item.offset + 1
+                    if until is not None:               # after a warm start: already alerted on?
+                        k = max(0, min(len(values), until - (end - len(values))))
+                        if k:
+                            replay += [(topic, v if v is not None else b"") for v in values[:k]]
+                            replay_token[tp] = end - len(values) + k
+                            values = values[k:]
+                        if end >= until:
+                            del self._replay_until[tp.partition]
+                            until = None
+                    if values:
+                        messages += [(topic, v if v is not None else b"") for v in values]
+                        token[tp] = end
+                high = consumer.highwater(tp)
+                self._lag[tp] = max(0, int(high) - end) if high is not None and end is not None else 0
+            behind = any(self._lag.values())
+            self.records_received += len(messages) + len(replay)
             n_items = sum(map(len, data.values()))
-            per_item = 0.5 * per_item + 0.5 * len(messages) / n_items
+            per_item = 0.5 * per_item + 0.5 * (len(messages) + len(replay)) / n_items
             quiet_since = time.monotonic()
-            yield Delivery(messages, time.time(), token)
+            if replay:
+                self.replayed += len(replay)
+                yield Delivery(replay, time.time(), replay_token, replay=True, behind=behind)
+            if messages or not replay:
+                yield Delivery(messages, time.time(), token, behind=behind)
 
     async def commit(self, delivery: Delivery) -> None:
         """Commit the offsets of a processed batch (with any earlier ones that failed to commit)."""
@@ -293,6 +335,24 @@ class KafkaSource(Lifecycle):
             if self._pending.get(tp) == offset:
                 del self._pending[tp]
 
+    def _seek_assigned(self, consumer: AIOKafkaConsumer, assigned: Iterable[TopicPartition]) -> None:
+        for tp in assigned:
+            if tp.topic == self.settings.topic and tp.partition in self._seek_to:
+                offset = self._seek_to.pop(tp.partition)
+                consumer.seek(tp, offset)
+                self.sought[tp.partition] = offset
+                self._pending.pop(tp, None)
+        if self.sought and not self._seek_to:
+            log.info("kafka: %s resumed at the given offsets %s", self.settings.topic, self.sought)
+
+    async def positions(self) -> dict[str, int]:
+        """``"topic:partition"`` -> the offset of the next record to hand out, for every assigned partition."""
+        consumer = self._consumer
+        if consumer is None:
+            return {}
+        return {f"{tp.topic}:{tp.partition}": int(await consumer.position(tp))
+                for tp in sorted(consumer.assignment(), key=lambda tp: (tp.topic, tp.partition))}
+
     async def committed(self) -> dict[int, int | None]:
         """Committed offset of every partition of the topic (for tests and status)."""
         consumer = self._consumer
@@ -300,6 +360,20 @@ class KafkaSource(Lifecycle):
             return {}
         parts = consumer.partitions_for_topic(self.settings.topic) or set()
         return {p: await consumer.committed(TopicPartition(self.settings.topic, p)) for p in sorted(parts)}
+
+
+class _SeekOnAssign(ConsumerRebalanceListener):
+    """Seeks newly assigned partitions to the source's start offsets (once each)."""
+
+    def __init__(self, source: KafkaSource, consumer: AIOKafkaConsumer) -> None:
+        self.source = source
+        self.consumer = consumer
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        return None
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        self.source._seek_assigned(self.consumer, assigned)
 
 
 async def _quiet_stop(client: Any) -> None:

@@ -59,6 +59,8 @@ class Delivery:
     messages: Sequence[tuple[str, bytes]]   # (topic, payload)
     received: float                         # wall clock when drained (epoch seconds)
     token: Any = None                       # source-specific: MQTT mids, Kafka offsets
+    replay: bool = False                    # re-read after a warm start, already alerted on (Kafka)
+    behind: bool = False                    # the broker holds more records than delivered (a backlog)
 
 
 class BrokerSource(Protocol):
@@ -100,6 +102,9 @@ class FeedItem:
     received: float                         # wall clock when drained
     queued_at: float                        # time.perf_counter() when drained (queue latency)
     delivery: Delivery
+    replay: bool = False                    # the delivery's replay flag: learn it, do not alert on it again
+    behind: bool = False                    # catching up a backlog: partitions are read unevenly, so a
+                                            # sensor's quiet is no evidence of silence yet
 
 
 @dataclass(frozen=True)
@@ -169,21 +174,28 @@ class Feed:
             else:
                 batch, dead = ReadingBatch.empty(), ()
             batch, dups = self.deduplicate(batch)
+            replay = bool(getattr(delivery, "replay", False))
             if dead:
                 for d in dead:
                     self._dead[d.code] = self._dead.get(d.code, 0) + 1
-                if self._dead_sink is not None:
+                if self._dead_sink is not None and not replay:     # a replay's were sent the first time
                     await self._dead_sink.send_dead(dead)
             self._messages += len(delivery.messages)
             self._readings += len(batch)
             self._duplicates += dups
             yield FeedItem(batch, tuple(dead), dups, self._advance_clock(batch), delivery.received, t_drained,
-                           delivery)
+                           delivery, replay, bool(getattr(delivery, "behind", False)))
 
     async def commit(self, item: FeedItem) -> None:
         """Acknowledge a processed item to its broker (PUBACKs / offsets)."""
         await self.source.commit(item.delivery)
         self._commits += 1
+
+    async def positions(self) -> dict[str, int]:
+        """The source's consumed position, ``"topic:partition"`` -> next offset, of every partition it
+        holds (Kafka); ``{}`` for a source without offsets (MQTT)."""
+        get = getattr(self.source, "positions", None)
+        return dict(await get()) if get is not None else {}
 
     def deduplicate(self, batch: ReadingBatch) -> tuple[ReadingBatch, int]:
         """``batch`` without readings already handed out (see the module docstring), and how many went.
@@ -245,8 +257,12 @@ def scheme_of(url: str) -> str:
     raise SourceError(f"{url}: not a broker address (want mqtt://HOST:1883[/topic] or kafka://HOST:9092)")
 
 
-def open_source(url: str, *, role: str = "ingest") -> BrokerSource:
-    """An (unstarted) source for ``mqtt://…`` or ``kafka://…``."""
+def open_source(url: str, *, role: str = "ingest", start_offsets: Mapping[str, int] | None = None,
+                replay_until: Mapping[str, int] | None = None) -> BrokerSource:
+    """An (unstarted) source for ``mqtt://…`` or ``kafka://…``.  ``start_offsets``
+    (``"topic:partition"`` -> offset; Kafka only, other topics ignored): where to resume
+    instead of the group's committed offsets; ``replay_until`` (same keys): records before
+    these offsets come in deliveries marked ``replay``."""
     if scheme_of(url) == "mqtt":
         from ingest.mqtt import MqttError, MqttSettings, MqttSource
 
@@ -257,18 +273,29 @@ def open_source(url: str, *, role: str = "ingest") -> BrokerSource:
     from ingest.kafka import KafkaError, KafkaSettings, KafkaSource
 
     try:
-        return KafkaSource(KafkaSettings.from_url(url))
+        settings = KafkaSettings.from_url(url)
+        def of_topic(offsets: Mapping[str, int] | None) -> dict[int, int]:
+            out = {}
+            for key, offset in (offsets or {}).items():
+                topic, _, part = key.rpartition(":")
+                if topic == settings.topic and part.isdigit():
+                    out[int(part)] = int(offset)
+            return out
+
+        return KafkaSource(settings, start_offsets=of_topic(start_offsets), replay_until=of_topic(replay_until))
     except KafkaError as exc:
         raise SourceError(str(exc)) from None
 
 
 @contextlib.asynccontextmanager
 async def open_feed(url: str, registry: Registry, *, last_seen: Callable[[], np.ndarray] | None = None,
-                    dead_letter_file: str | Path | None = None, idle_s: float | None = 1.0
-                    ) -> AsyncIterator[Feed]:
+                    dead_letter_file: str | Path | None = None, idle_s: float | None = 1.0,
+                    start_offsets: Mapping[str, int] | None = None,
+                    replay_until: Mapping[str, int] | None = None) -> AsyncIterator[Feed]:
     """A started :class:`Feed` on ``url`` with the right dead-letter sink: Kafka ``ioc.deadletter``
-    for a Kafka source, else ``dead_letter_file`` (JSON lines) when given."""
-    source = open_source(url)
+    for a Kafka source, else ``dead_letter_file`` (JSON lines) when given; ``start_offsets``,
+    ``replay_until``: see :func:`open_source`."""
+    source = open_source(url, start_offsets=start_offsets, replay_until=replay_until)
     async with contextlib.AsyncExitStack() as stack:
         sink: DeadLetterSink | None = None
         if scheme_of(url) == "kafka":
