@@ -79,15 +79,24 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from ioc.evaluate import evaluate, format_table
+    from ioc.evaluate import evaluate, format_report
 
     registry = _load_registry(args.registry)
     config = _load_core_config(args.config)
     start = time.perf_counter()
-    result = evaluate(registry, config, days=args.days, seed=args.seed, anomaly_rate=args.anomaly_rate)
-    print(format_table(result))
-    print(f"({result.readings:,} readings from {len(registry)} sensors over {args.days:g} days, "
-          f"seed {args.seed}, in {time.perf_counter() - start:.1f} s)")
+    try:
+        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    except ValueError:
+        raise UserError(f"--seeds: want comma-separated integers, got {args.seeds!r}") from None
+    try:
+        results = [evaluate(registry, config, days=args.days, learn_days=args.learn_days, seed=seed,
+                            anomaly_rate=args.anomaly_rate) for seed in seeds]
+    except ValueError as exc:
+        raise UserError(f"evaluate: {exc}") from None
+    print(format_report(results))
+    print(f"\n({sum(r.readings for r in results):,} readings from {len(registry)} sensors, {args.days:g} days "
+          f"({args.learn_days:g} clean to learn) per seed, seeds {args.seeds}, "
+          f"in {time.perf_counter() - start:.1f} s)")
     return 0
 
 
@@ -98,13 +107,47 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_control_room_day(args: argparse.Namespace) -> int:
+    from ioc.control_room_day import format_day, run_day
+    from processing.registry import RegistryError
+
+    try:
+        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    except ValueError:
+        raise UserError(f"--seeds: want comma-separated integers, got {args.seeds!r}") from None
+    if not (args.hours > 0 and args.speed > 0 and args.anomaly_rate >= 0):
+        raise UserError("control-room-day: --hours and --speed must be > 0, --anomaly-rate >= 0")
+    start = time.perf_counter()
+    try:
+        reports = [run_day(seed=seed, speed=args.speed, hours=args.hours, preroll_hours=args.preroll_hours,
+                           anomaly_rate=args.anomaly_rate, registry_path=args.registry) for seed in seeds]
+    except (RegistryError, ValueError) as exc:
+        raise UserError(f"control-room-day: {exc}") from None
+    print(format_day(reports))
+    r = reports[0]
+    print(f"\n(ioc run's pipeline at --speed {r.speed:g}: {r.preroll_hours:g} h pre-roll, then {r.hours:g} simulated "
+          f"hours a seed; {sum(x.readings for x in reports):,} readings, seeds {args.seeds}, "
+          f"in {time.perf_counter() - start:.1f} s)")
+    return 0
+
+
+def cmd_bench_checkpoint(args: argparse.Namespace) -> int:
+    from ioc import checkpoint_bench
+
+    if args.sensors < 1 or args.runs < 1:
+        raise UserError("bench-checkpoint: --sensors and --runs must be >= 1")
+    print(checkpoint_bench.report(checkpoint_bench.run(sensors=args.sensors, runs=args.runs, folder=args.dir)))
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from ioc.run import RunError, RunOptions, serve
 
     try:
         return serve(RunOptions(host=args.host, port=args.port, speed=args.speed, anomaly_rate=args.anomaly_rate,
                                 seed=args.seed, preroll_hours=args.preroll_hours, registry=args.registry,
-                                data_dir=args.data_dir, source=args.source))
+                                data_dir=args.data_dir, source=args.source,
+                                checkpoint_every_s=args.checkpoint_every, cold=args.cold))
     except RunError as exc:
         raise UserError(str(exc)) from None
 
@@ -128,12 +171,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("evaluate", help="simulate the city, score it, report recall and false alarms per anomaly kind")
-    p.add_argument("--days", type=float, default=7.0)
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--days", type=float, default=21.0, help="simulated days per seed (default 21)")
+    p.add_argument("--learn-days", type=float, default=7.0,
+                   help="first days without anomalies, not measured: the core learns the city (default 7)")
+    p.add_argument("--seeds", default="1,2,3", help="comma-separated simulator seeds (default 1,2,3)")
     p.add_argument("--anomaly-rate", type=float, default=0.5, help="anomalies per sensor per day")
     p.add_argument("--registry", type=Path)
     p.add_argument("--config", type=Path)
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("control-room-day", help="simulated day(s) of the embedded control room: alerts per hour "
+                                                "per team, share matching an injected anomaly")
+    p.add_argument("--seeds", default="1,2,3", help="comma-separated simulator seeds (default 1,2,3)")
+    p.add_argument("--hours", type=float, default=24.0, help="simulated live hours per seed (default 24)")
+    p.add_argument("--speed", type=float, default=60.0, help="as ioc run --speed: sets the tick (default 60)")
+    p.add_argument("--anomaly-rate", type=float, default=0.5, help="anomalies per sensor per day (default 0.5)")
+    p.add_argument("--preroll-hours", type=float, help="as ioc run (default: ioc run's)")
+    p.add_argument("--registry", type=Path)
+    p.set_defaults(func=cmd_control_room_day)
 
     p = sub.add_parser("bench", help="throughput of the anomaly core beside pandas")
     p.add_argument("--sensors", type=int, default=10_000)
@@ -147,14 +202,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--speed", type=float, default=1.0, help="simulated seconds per wall second (default 1)")
     p.add_argument("--anomaly-rate", type=float, default=0.5, help="anomalies per sensor per day (default 0.5)")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--preroll-hours", type=float, default=6.0,
-                   help="hours of history simulated quickly at start (default 6)")
+    p.add_argument("--preroll-hours", type=float, default=84.0,
+                   help="hours of history simulated quickly at a cold start, so the time-of-day baselines "
+                        "are learned (default 84: 3.5 days)")
     p.add_argument("--registry", type=Path, help="sensors GeoJSON (default: the configured city)")
     p.add_argument("--data-dir", type=Path,
                    help="data folder; the alert store is <data-dir>/alerts (default: var/ in the repository)")
     p.add_argument("--source", metavar="URL",
                    help="read readings from mqtt://HOST:1883[/topic] or kafka://HOST:9092 instead of the simulator")
+    p.add_argument("--checkpoint-every", type=float, default=60.0, metavar="SECONDS",
+                   help="wall seconds between checkpoints of the core's state in <data-dir>/checkpoint, "
+                        "restored at the next start (default 60; 0: no checkpoints)")
+    p.add_argument("--cold", action="store_true", help="start cold: ignore the checkpoint (replaced at the next one)")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("bench-checkpoint", help="size and time of a core checkpoint: encode+write, read+restore")
+    p.add_argument("--sensors", type=int, default=10_000)
+    p.add_argument("--runs", type=int, default=5, help="runs; the median is reported (default 5)")
+    p.add_argument("--dir", type=Path, help="folder for the checkpoint file (default: a temporary one)")
+    p.set_defaults(func=cmd_bench_checkpoint)
     from ioc.alerting.cli import add_parsers as add_alerting_parsers
     from ioc.brokers import add_parser as add_brokers_parser
     from ioc.transport_cli import add_parsers as add_transport_parsers

@@ -121,6 +121,7 @@ class _Writer(threading.Thread):
         self.noise = 0.005 * span
         self.jump = 0.25 * span
         self.spikes: dict[tuple[str, float], float] = {}     # (sensor id, value) -> publish time
+        self.spiked: set[int] = set()                         # one spike per sensor: one incident, one alert
         self.stop = threading.Event()
         self.written = 0
 
@@ -141,6 +142,9 @@ class _Writer(threading.Thread):
                     hit = rng.random(per_tick) < self.spike_rate
                     for j in np.flatnonzero(hit).tolist():
                         r = int(rows[j])
+                        if r in self.spiked:      # a second spike would join the sensor's open alert
+                            continue
+                        self.spiked.add(r)
                         v = float(self.base[r] + self.jump[r] + 1e-6 * len(self.spikes))   # unique per spike
                         vals[j] = v
                         self.spikes[(self.ids[r], v)] = now

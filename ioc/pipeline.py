@@ -27,6 +27,27 @@ so baselines, charts and the hourly air-quality index have data from the
 first page load.  Both clocks are injected (``clock``, ``sleep``), so tests
 drive the pipeline without waiting.
 
+Warm start (:mod:`ioc.checkpoints`): with a :class:`~ioc.checkpoints.Checkpointer`
+the core's state is checkpointed between two batches -- after the pre-roll, every
+``every_s`` wall seconds and when :meth:`Pipeline.run` / :meth:`Pipeline.run_source`
+stop cleanly -- with a *position*: the last event time ``t`` (every reading up to
+it is in the state), the source it came from, and for Kafka the consumed offset of
+every partition.  :meth:`Pipeline.warm_start` (before :meth:`preroll`) restores it:
+
+* embedded: the simulator resumes just after ``t`` with the same seed and anomaly
+  schedule, so the readings that follow are those an uninterrupted run would have
+  had; the pre-roll only catches up from ``t`` to now (nothing when the simulated
+  clock is ahead of the wall clock), at most ``preroll_hours`` (a longer outage is
+  a gap the sensors show);
+* Kafka: the consumer seeks every partition of the checkpoint to its offset
+  instead of the group's committed one (which may be later), so what is scored
+  next follows the restored state exactly;
+* MQTT: the state is restored; MQTT has no offsets, so readings acknowledged
+  after the checkpoint are not learned again.
+
+A checkpoint of another source (another simulator seed, another broker or topic)
+is refused like one of another registry: :class:`~processing.checkpoint.CheckpointMismatch`.
+
 Thread model: the pipeline's own asyncio loop (one thread) owns the core and
 the alert list; the web server's threads read :meth:`Pipeline.snapshot` (an
 immutable object swapped atomically) and call :meth:`Pipeline.recent`,
@@ -61,16 +82,19 @@ from ioc.alerting.store import AlertStore, Delivery
 from processing import aqi as vn_aqi
 from processing.alerting.config import AlertingConfig, DeliverySettings
 from processing.alerting.engine import Routed
+from processing.alarm_rate import FLOOD_WINDOW_S, AlarmRate, alarm_rate
 from processing.alerts import Alert, AlertConfig
 from processing.batch import ReadingBatch
+from processing.checkpoint import Checkpoint, CheckpointMismatch
 from processing.config import CoreConfig
-from processing.core import AnomalyCore
+from processing.core import AnomalyCore, Scores
 from processing.kinds import KINDS
 from processing.registry import Registry
+from simulators.anomalies import AnomalyLabel
 from simulators.city import CitySimulator
 
-__all__ = ["KpiConfig", "NOT_CONFIGURED", "Pipeline", "PipelineConfig", "STAGES", "build_alerting",
-           "delivery_channels", "load_extras", "sites"]
+__all__ = ["KpiConfig", "NOT_CONFIGURED", "Pipeline", "PipelineConfig", "STAGES", "WarmStart", "build_alerting",
+           "delivery_channels", "load_extras", "sites", "source_key"]
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +122,9 @@ class PipelineConfig:
     speed: float = 1.0                  # simulated seconds per wall second
     anomaly_rate: float = 0.5           # injected anomalies per sensor per simulated day
     seed: int = 1
-    preroll_hours: float = 6.0          # history simulated quickly before going live
+    # history simulated quickly before going live: 3.5 days, so the time-of-day baselines are
+    # armed (CoreConfig.arm_days) and the first live day is watched as well as any other
+    preroll_hours: float = 84.0
     preroll_step_s: float = 600.0       # simulated seconds per preroll batch
     # anomalies start this far into the preroll (None: half of it), so baselines settle first
     anomaly_warmup_s: float | None = None
@@ -124,6 +150,40 @@ class PipelineConfig:
         check("tick_s", 0 < self.tick_s <= 2.0, "in (0, 2]")
         check("queue_size", self.queue_size >= 1, ">= 1")
         check("rate_window_s", self.rate_window_s > 0, "> 0")
+
+
+@dataclass(frozen=True, slots=True)
+class WarmStart:
+    """What :meth:`Pipeline.warm_start` restored."""
+
+    path: Path | None
+    nbytes: int
+    t: float                            # position: every reading up to this event time is in the state
+    source: str                         # source_key of the run that took it
+    catch_up_s: float                   # simulated seconds the pre-roll replays (embedded)
+    skipped_s: float                    # simulated seconds of an outage longer than the pre-roll, not replayed
+    offsets: Mapping[str, int]          # Kafka: "topic:partition" -> offset the consumer resumes at
+    readings_total: int
+    # the alert store's horizon: event time (embedded) or Kafka offsets replayed without alerting again
+    alerted_to: Any = None
+
+
+def source_key(source: str | None, seed: int) -> str:
+    """Which stream a checkpoint belongs to: ``simulator:seed=S``, or the broker address without
+    password, options or consumer group (Kafka: ``kafka://HOST:PORT/TOPIC``)."""
+    if not source:
+        return f"simulator:seed={seed}"
+    from ingest.sources import scheme_of
+
+    if scheme_of(source) == "kafka":
+        from ingest.kafka import KafkaSettings
+
+        k = KafkaSettings.from_url(source)
+        return f"kafka://{k.bootstrap}/{k.topic}"
+    from ingest.mqtt import MqttSettings
+
+    m = MqttSettings.from_url(source)
+    return f"mqtt://{m.host}:{m.port}/{m.topic}"
 
 
 # ----------------------------------------------------------------- city facts
@@ -267,6 +327,31 @@ def build_alerting(registry: Registry, data_dir: str | Path | None, *, config: A
     return service, dispatcher
 
 
+# ------------------------------------------------------------ warm start
+
+class _ResumedStream:
+    """The simulator's stream of readings newer than ``after``, with the anomaly schedule of the run
+    that began the city (no anomaly before ``anomalies_from``), so it continues that run exactly.
+
+    A :class:`~simulators.city.CityStream` places no anomaly before its start plus its warm-up;
+    it starts here at ``anomalies_from`` when that lies in the generation chunk of ``after`` (else
+    at the chunk's start, which places the same anomalies), and what it returns up to ``after``
+    is dropped."""
+
+    def __init__(self, sim: CitySimulator, after: float, anomalies_from: float) -> None:
+        t_next = float(np.nextafter(after, np.inf))
+        chunk = sim.chunk_start(sim.chunk_of(t_next))
+        t0 = min(t_next, max(anomalies_from, chunk))
+        self._stream = sim.stream(t0, warmup_s=max(0.0, anomalies_from - t0))
+        self._after = after
+
+    def advance(self, now: float) -> tuple[ReadingBatch, list]:
+        batch, labels = self._stream.advance(now)
+        if len(batch) and batch.ts.min() <= self._after:
+            batch = batch.take(batch.ts > self._after)
+        return batch, labels
+
+
 # -------------------------------------------------------------------- metrics
 
 class _Histogram:
@@ -320,8 +405,10 @@ class Pipeline:
     def __init__(self, registry: Registry, config: PipelineConfig | None = None, *,
                  extras: SensorExtras | None = None, clock: Callable[[], float] = time.time,
                  sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep, start: float | None = None,
-                 alerting: AlertService | None = None, dispatcher: Dispatcher | None = None) -> None:
-        """``alerting``/``dispatcher``: from :func:`build_alerting` (None: an in-memory store, nothing sent)."""
+                 alerting: AlertService | None = None, dispatcher: Dispatcher | None = None,
+                 checkpointer: Any = None) -> None:
+        """``alerting``/``dispatcher``: from :func:`build_alerting` (None: an in-memory store, nothing sent);
+        ``checkpointer``: an :class:`ioc.checkpoints.Checkpointer` (None: no checkpoints)."""
         self.registry = registry
         self.config = cfg = config or PipelineConfig()
         self.extras = extras or extras_from_registry(registry)
@@ -337,7 +424,21 @@ class Pipeline:
         warm = preroll_s / 2 if cfg.anomaly_warmup_s is None else cfg.anomaly_warmup_s
         self._sim = CitySimulator(registry, seed=cfg.seed, anomaly_rate=cfg.anomaly_rate)
         self._stream = self._sim.stream(self.sim_start, warmup_s=warm)
+        # the anomalies the simulator has injected so far, newest last (engineers compare the
+        # alerts against them: ioc control-room-day); room for twice a week's worth
+        self.injected: deque[AnomalyLabel] = deque(maxlen=max(1000, int(2 * 7 * len(registry) * cfg.anomaly_rate)))
         self.core = AnomalyCore(registry, cfg.core)
+        # the simulated city's schedule, carried from checkpoint to checkpoint: no anomaly before
+        # anomalies_from; first_live_start = the live start of the run that began it cold
+        self._sim_plan = {"seed": cfg.seed, "anomaly_rate": cfg.anomaly_rate,
+                          "anomalies_from": self.sim_start + warm, "first_live_start": self.live_start}
+        self.checkpointer = checkpointer
+        self.warm: WarmStart | None = None
+        self._source: str | None = None               # the broker address of run_source
+        self._offsets: dict[str, int] = {}            # Kafka: "topic:partition" -> next offset, as scored
+        self._start_offsets: dict[str, int] = {}      # ... where to resume (from a checkpoint)
+        self._replay_until: dict[str, int] = {}       # ... up to where the alert store has seen it (Kafka)
+        self._alerted_to: float | None = None         # ... up to when (embedded): replayed, not alerted again
         if alerting is None:
             if dispatcher is not None:
                 raise ValueError("a dispatcher needs the alerting service that queues its deliveries")
@@ -353,6 +454,14 @@ class Pipeline:
         self._sim_now = self.sim_start
         self._wall_start: float | None = None
         self._prerolled = False
+        # alarm-rate log of the alerts opened live: id -> row; opened_at, first cleared_at (NaN), team
+        self._live_from: float | None = None          # simulated time the live run began
+        self._alarm_row: dict[int, int] = {}
+        self._alarm_opened: list[float] = []
+        self._alarm_cleared: list[float] = []
+        self._alarm_team: list[str] = []
+        self._preroll_opened: set[int] = set()        # alerts opened during the pre-roll
+        self._preroll_hidden: set[int] = set()        # ... that had cleared by themselves by the live start
 
         self._last_value = np.full(n, np.nan)
         self._score = np.zeros(n)
@@ -444,7 +553,10 @@ class Pipeline:
         self._dispatch_thread.start()
 
     def close(self, timeout: float = 15.0) -> None:
-        """Stop the dispatcher (after its current attempt) and close the alert store."""
+        """Stop the dispatcher (after its current attempt), let a checkpoint being written finish,
+        and close the alert store."""
+        if self.checkpointer is not None:
+            self.checkpointer.wait(timeout)
         self._dispatch_stop.set()
         if self.dispatcher is not None:
             self.dispatcher.wake()
@@ -456,6 +568,130 @@ class Pipeline:
                 return
         with self._lock:
             self.alerting.store.close()
+
+    # ------------------------------------------------------------ checkpoints
+    def warm_start(self, source: str | None = None) -> WarmStart | None:
+        """Restore the checkpointer's checkpoint, if there is one, for a run of ``source`` (None: the
+        simulator); call before :meth:`preroll` / :meth:`run_source`.  None when there is none;
+        :class:`~processing.checkpoint.CheckpointError` (one line, nothing changed) when it is
+        damaged or belongs to another registry, core shape or source."""
+        if self.checkpointer is None:
+            return None
+        ckpt = self.checkpointer.load()
+        if ckpt is None:
+            return None
+        try:
+            return self.restore(ckpt, source=source, path=self.checkpointer.path)
+        except CheckpointMismatch as exc:
+            raise CheckpointMismatch(f"{self.checkpointer.path}: {exc}") from None
+
+    def restore(self, ckpt: Checkpoint, *, source: str | None = None, path: Path | None = None) -> WarmStart:
+        """Put a decoded checkpoint's state into the core and resume from its position (see the
+        module docstring).  Raises :class:`~processing.checkpoint.CheckpointMismatch`, changing nothing."""
+        if self._prerolled or self.core.readings_scored:
+            raise RuntimeError("restore a checkpoint before the pipeline has processed anything")
+        pos = ckpt.position
+        key = source_key(source, self.config.seed)
+        try:
+            t = float(pos["t"])
+            taken_from = str(pos["source"])
+        except (KeyError, TypeError, ValueError):
+            raise CheckpointMismatch("checkpoint has no position of a pipeline (keys 't', 'source')") from None
+        if taken_from != key:
+            raise CheckpointMismatch(f"checkpoint was taken from {taken_from}, this run reads {key}")
+        self.core.restore_state(ckpt.arrays)
+        cfg = self.config
+        catch_up = skipped = 0.0
+        offsets: dict[str, int] = {}
+        # what the alert store has already seen of this stream (it is written with every outcome,
+        # the checkpoint only now and then): replayed into the core, not alerted on twice
+        horizon = self.alerting.store.horizon() or {}
+        if horizon.get("source") != key:
+            horizon = {}
+        if source is None and math.isfinite(t):
+            plan = pos.get("sim") if isinstance(pos.get("sim"), Mapping) else {}
+            self.live_start = max(self.live_start, t)
+            begin = max(t, self.live_start - cfg.preroll_hours * 3600.0)
+            skipped, catch_up = begin - t, self.live_start - begin
+            anomalies_from = float(plan.get("anomalies_from", begin))
+            after = t if begin == t else float(np.nextafter(begin, -np.inf))  # the reading at t is in the state
+            self._stream = _ResumedStream(self._sim, after, anomalies_from)
+            self._sim_plan = {**self._sim_plan, "anomalies_from": anomalies_from,
+                              "first_live_start": float(plan.get("first_live_start", self.live_start))}
+            self.sim_start = begin
+            self._sim_now = t
+            h = float(horizon.get("t", t))
+            self._alerted_to = h if h > t else None
+            if skipped == 0:
+                self._watch_silence(pos)
+        elif source is not None:
+            raw = pos.get("offsets")
+            offsets = {str(k): int(v) for k, v in raw.items()} if isinstance(raw, Mapping) else {}
+            self._start_offsets = dict(offsets)
+            self._offsets = dict(offsets)
+            seen = horizon.get("offsets") if isinstance(horizon.get("offsets"), Mapping) else {}
+            self._replay_until = {k: int(v) for k, v in seen.items() if k in offsets and int(v) > offsets[k]}
+            if source_key(source, cfg.seed).startswith("kafka:"):   # what came meanwhile is in the topic
+                self._watch_silence(pos)
+            if math.isfinite(t):
+                self._sim_now = t
+        self._readings_total = int(pos.get("readings_total", 0) or 0)
+        self._last_value = self.core.last_value()
+        if self._pm_idx.size:                         # the hourly AQI from the restored recent readings
+            recent = [self.core.recent(i) for i in self._pm_idx.tolist()]
+            self._hourly.add(np.concatenate([np.full(r["ts"].size, row) for row, r in enumerate(recent)]),
+                             np.concatenate([r["ts"] for r in recent]), np.concatenate([r["value"] for r in recent]))
+        self.warm = WarmStart(path=path, nbytes=ckpt.nbytes, t=t, source=key, catch_up_s=catch_up,
+                              skipped_s=skipped, offsets=offsets, readings_total=self._readings_total,
+                              alerted_to=self._alerted_to if source is None else (self._replay_until or None))
+        with self._lock:
+            self._snapshot = self._build_snapshot(status="starting")
+        return self.warm
+
+    def _watch_silence(self, pos: Mapping[str, Any]) -> None:
+        """Measure silence as the run before did: the readings since the checkpoint are replayed
+        (simulator, Kafka), so no sensor looks silent only because this process restarted."""
+        since = pos.get("silence_from")
+        if isinstance(since, (int, float)) and math.isfinite(since):
+            self.alerting.engine.watch_from(float(since))
+
+    def checkpoint_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Copies of the core's state arrays and the position they correspond to (taken between batches)."""
+        with self._lock:
+            position: dict[str, Any] = {
+                "t": self._sim_now, "source": source_key(self._source, self.config.seed),
+                "readings_total": self._readings_total, "silence_from": self.alerts.watching_since}
+            if self._source is None:
+                position["sim"] = dict(self._sim_plan)
+            else:
+                position["offsets"] = dict(sorted(self._offsets.items()))
+            return self.core.state_arrays(), position
+
+    def checkpoint_now(self) -> Any:
+        """Write a checkpoint now and wait for it (a clean stop); the :class:`~ioc.checkpoints.SaveInfo`,
+        or None without a checkpointer or if writing failed (one warning line)."""
+        if self.checkpointer is None:
+            return None
+        try:
+            return self.checkpointer.save(*self.checkpoint_state())
+        except OSError as exc:
+            log.warning("checkpoint not written to %s: %s", self.checkpointer.path, exc)
+            return None
+
+    def _maybe_checkpoint(self) -> None:
+        """A periodic checkpoint, if one is due: copied here, written on the checkpointer's thread."""
+        if self.checkpointer is not None and self._prerolled and self.checkpointer.due():
+            self.checkpointer.submit(*self.checkpoint_state())
+
+    async def _checkpoint_feed(self, feed: Any, *, wait: bool) -> None:
+        """A checkpoint of a broker-fed run, with the consumed offset of every partition the consumer holds."""
+        if self.checkpointer is None:
+            return
+        self._offsets.update(await feed.positions())
+        if wait:
+            self.checkpoint_now()
+        else:
+            self.checkpointer.submit(*self.checkpoint_state())
 
     @property
     def sim_now(self) -> float:
@@ -477,8 +713,9 @@ class Pipeline:
         while True:
             t = min(t + step, self.live_start)
             start = time.perf_counter()
-            batch, _ = self._stream.advance(t)
+            batch, labels = self._stream.advance(t)
             self._hist["simulate"].observe(time.perf_counter() - start)
+            self.injected.extend(labels)
             self.process(batch, t, status="warming_up")
             if on_progress is not None:
                 on_progress(min(1.0, (t - self.sim_start) / total))
@@ -487,18 +724,30 @@ class Pipeline:
         self._prerolled = True
         self._rate.reset(self._clock())
         with self._lock:
+            self._end_preroll()
             self._publish()
+        if self.checkpointer is not None:             # warm from the start: a crash now keeps the pre-roll
+            self.checkpointer.submit(*self.checkpoint_state())
 
     def step(self, sim_now: float) -> Snapshot:
         """Advance the simulator to ``sim_now`` and process what it produced (synchronous form of one tick)."""
         start = time.perf_counter()
-        batch, _ = self._stream.advance(sim_now)
+        batch, labels = self._stream.advance(sim_now)
         self._hist["simulate"].observe(time.perf_counter() - start)
-        return self.process(batch, sim_now)
+        self.injected.extend(labels)
+        snap = self.process(batch, sim_now)
+        self._maybe_checkpoint()
+        return snap
 
     def process(self, batch: ReadingBatch, sim_now: float, *, status: str = "ok",
-                queued_at: float | None = None) -> Snapshot:
-        """Validate, score, alert and publish one batch at simulated time ``sim_now``."""
+                queued_at: float | None = None, replay: bool = False, behind: bool = False,
+                offsets: Mapping[str, int] | None = None) -> Snapshot:
+        """Validate, score, alert and publish one batch at simulated time ``sim_now``.
+
+        ``replay``: readings the run before a warm start had already alerted on (learned, not
+        alerted on again); ``behind``: the source is catching up a backlog (Kafka partitions
+        read unevenly), so no sensor is judged silent until it has caught up; ``offsets``: the
+        Kafka position after this batch, stored with its alerts (the alert store's horizon)."""
         with self._lock:
             if queued_at is not None:
                 self._hist["queue"].observe(time.perf_counter() - queued_at)
@@ -518,8 +767,24 @@ class Pipeline:
             t2 = time.perf_counter()
             self._hist["score"].observe(t2 - t1)
             # history replayed before going live is recorded, but pages nobody
-            self.alerting.step(batch if len(batch) else None, scores if len(batch) else None,
-                               self.core.last_seen(), now, notify=self._prerolled)
+            if self._prerolled and self._live_from is None:
+                self._live_from = now
+            alerted = self._alerted_to
+            if not replay and (alerted is None or now > alerted):
+                ab, ascores = (batch, scores) if len(batch) else (None, None)
+                if alerted is not None and ab is not None:            # past the alert store's horizon
+                    new = batch.ts > alerted
+                    if not new.all():
+                        ab = batch.take(new) if new.any() else None
+                        ascores = Scores(scores.score[new], scores.alert[new], scores.reasons[new])
+                self._alerted_to = None
+                horizon: dict[str, Any] = {"source": source_key(self._source, self.config.seed), "t": now}
+                if offsets is not None:
+                    horizon["offsets"] = dict(offsets)
+                last_seen = None if behind else self.core.last_seen()
+                outcome = self.alerting.step(ab, ascores if ab is not None else None, last_seen, now,
+                                             notify=self._prerolled, horizon=horizon)
+                self._log_alarms(outcome.alerts, {e.alert_id for e in outcome.events if e.type == "opened"})
             t3 = time.perf_counter()
             self._hist["alerts"].observe(t3 - t2)
             self._readings_total += len(batch)
@@ -541,8 +806,9 @@ class Pipeline:
             while not stop.is_set():
                 sim_now = self.sim_time_at(self._clock())
                 start = time.perf_counter()
-                batch, _ = self._stream.advance(sim_now)
+                batch, labels = self._stream.advance(sim_now)
                 self._hist["simulate"].observe(time.perf_counter() - start)
+                self.injected.extend(labels)
                 await bus.put((batch, sim_now, time.perf_counter()))
                 if stop.is_set():
                     break
@@ -550,6 +816,7 @@ class Pipeline:
         finally:
             await bus.put(None)
             await consumer
+        self.checkpoint_now()                         # a clean stop: the state of the last batch
 
     async def run_source(self, url: str, stop: asyncio.Event, *,
                          dead_letter_file: str | Path | None = None) -> None:
@@ -558,22 +825,36 @@ class Pipeline:
         from ingest.sources import open_feed
 
         self._prerolled = True
+        self._source = url
         self._wall_start = self._clock()
         self._rate.reset(self._wall_start)
         first = True
         async with contextlib.AsyncExitStack() as stack:
             await self._alert_topics_on(url, stack)
             feed = await stack.enter_async_context(open_feed(url, self.registry, last_seen=self.core.last_seen,
-                                                             dead_letter_file=dead_letter_file))
+                                                             dead_letter_file=dead_letter_file,
+                                                             start_offsets=self._start_offsets,
+                                                             replay_until=self._replay_until))
             async for item in feed:                       # an empty item at least every second
                 if first:                                 # broker time, not the wall clock (a replay may be old)
                     self._sim_now, first = item.sim_now, False
                 for d in item.dead:
                     self._dead[d.code] = self._dead.get(d.code, 0) + 1
-                self.process(item.batch, item.sim_now, queued_at=item.queued_at)
+                token = item.delivery.token
+                offsets = None
+                if isinstance(token, Mapping) and token:  # Kafka: TopicPartition -> next offset
+                    offsets = dict(self._offsets)
+                    offsets.update((f"{tp.topic}:{tp.partition}", int(o)) for tp, o in token.items())
+                self.process(item.batch, item.sim_now, queued_at=item.queued_at, replay=item.replay,
+                             behind=item.behind, offsets=offsets)
                 await feed.commit(item)
+                if offsets is not None:
+                    self._offsets = offsets
+                if self.checkpointer is not None and self.checkpointer.due():
+                    await self._checkpoint_feed(feed, wait=False)
                 if stop.is_set():
                     break
+            await self._checkpoint_feed(feed, wait=True)  # a clean stop (an error skips it: state and position may differ)
 
     async def _alert_topics_on(self, url: str, stack: contextlib.AsyncExitStack) -> None:
         """Alerts go to the source broker's topics too (MQTT ``ioc/alerts/<team>``, Kafka
@@ -614,6 +895,7 @@ class Pipeline:
                 return
             batch, sim_now, queued_at = item
             self.process(batch, sim_now, queued_at=queued_at)
+            self._maybe_checkpoint()
 
     def _validate(self, batch: ReadingBatch) -> ReadingBatch:
         """Readings the core cannot take become dead letters (counted by reason)."""
@@ -644,6 +926,61 @@ class Pipeline:
         self._last_value[idx[fresh]] = batch.value[rows[fresh]]
         self._score[idx[fresh]] = score[rows[fresh]]
 
+    def _log_alarms(self, changed: tuple[Routed, ...], opened: set[int]) -> None:
+        """Keep what the alarm-rate figures need: when each alert opened live, when its
+        condition first cleared by itself, its team; and which alerts the pre-roll opened."""
+        for r in changed:
+            a = r.alert
+            if r.id in opened:
+                if not self._prerolled:
+                    self._preroll_opened.add(r.id)
+                elif r.id not in self._alarm_row:
+                    self._alarm_row[r.id] = len(self._alarm_opened)
+                    self._alarm_opened.append(float(a.opened_at))
+                    self._alarm_cleared.append(float("nan"))
+                    self._alarm_team.append(r.team)
+            row = self._alarm_row.get(r.id)
+            if row is not None and a.cleared_at is not None and math.isnan(self._alarm_cleared[row]):
+                self._alarm_cleared[row] = float(a.cleared_at)
+            if r.id in self._preroll_hidden and a.cleared_at is None and a.state != "resolved":
+                self._preroll_hidden.discard(r.id)        # the condition rose again live: show it
+
+    def _end_preroll(self) -> None:
+        """Alerts the pre-roll opened that have cleared by themselves (or were resolved) by the live
+        start stay in the store but leave the operator feed: history, not an ongoing condition."""
+        self._preroll_hidden = {a.id for a in self.alerts.alerts() if a.id in self._preroll_opened
+                                and (a.state == "resolved" or a.cleared_at is not None)}
+        self._preroll_opened = set()
+        if self._live_from is None:
+            self._live_from = self.live_start
+
+    def _visible_alerts(self) -> tuple[Alert, ...]:
+        """The alerts the snapshot shows: all but those hidden at the end of the pre-roll."""
+        alerts = self.alerts.alerts()
+        hidden = self._preroll_hidden
+        if not hidden:
+            return alerts
+        return tuple(a for a in alerts
+                     if not (a.id in hidden and (a.state == "resolved" or a.cleared_at is not None)))
+
+    def alarm_rates(self, now: float | None = None) -> tuple[AlarmRate, AlarmRate] | None:
+        """Alarm-rate figures of the live run at simulated time ``now`` (default: the pipeline's):
+        over the last hour (or since going live, at least 10 min) and over the whole live run
+        (at least 10 min); None before going live.  See :func:`processing.alarm_rate.alarm_rate`."""
+        start = self._live_from
+        if start is None:
+            return None
+        now = self._sim_now if now is None else float(now)
+        if not math.isfinite(now):
+            return None
+        opened = np.asarray(self._alarm_opened, dtype=np.float64)
+        cleared = np.asarray(self._alarm_cleared, dtype=np.float64)
+        team = np.asarray(self._alarm_team, dtype=str)
+        since = max(now - start, FLOOD_WINDOW_S)
+        hour = alarm_rate(opened, cleared, team, now, min(3600.0, since + 1e-6))
+        run = alarm_rate(opened, cleared, team, now, since + 1e-6)
+        return hour, run
+
     def _publish(self, status: str | None = None) -> Snapshot:
         snap = self._build_snapshot(status or ("ok" if self._prerolled else "warming_up"))
         self._snapshot = snap
@@ -664,7 +1001,7 @@ class Pipeline:
         changed = st != self._status
         self._status_rev[changed] = self._seq
         self._status = st
-        alerts = self.alerts.alerts()
+        alerts = self._visible_alerts()
         alert_info = self._alert_info(alerts)
         n_open = sum(1 for a in alerts if a.state == "open")
         n_active = n_open + sum(1 for a in alerts if a.state == "acknowledged")
@@ -685,7 +1022,8 @@ class Pipeline:
             score=self._score.copy(), status=st.copy(), status_rev=self._status_rev.copy(), alerts=alerts,
             alerts_rev=self.alerts.rev, kpis=self._kpis(now, offline, silent.size), health=health,
             metrics=metrics, warn_score=cfg.warn_score, band_k=cfg.core.z_report, alert_info=alert_info,
-            on_duty=self._on_duty(now), officers=tuple(self._officer_names.items()))
+            on_duty=self._on_duty(now), officers=tuple(self._officer_names.items()),
+            alarm_rate=self.alarm_rates(now))
 
     def _alert_info(self, alerts: tuple[Alert, ...]) -> dict[int, AlertInfo]:
         """Routing state and delivery counts of the alerts in the snapshot (one grouped store query)."""

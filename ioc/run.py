@@ -9,12 +9,18 @@ Wiring, in order:
    :func:`ioc.pipeline.delivery_channels`), the :class:`~ioc.pipeline.Pipeline`
    and the Dash app on it, and bind the HTTP server (so a busy port is
    reported before any work);
-3. print the URL, then pre-roll ``--preroll-hours`` of simulated history with a
-   progress line (recorded, but nobody is paged for it);
+3. print the URL; restore the core's checkpoint ``<data-dir>/checkpoint/core.ckpt``
+   if there is one (:mod:`ioc.checkpoints`; one ``Warm start:`` line saying from
+   which position) -- one that is damaged or of another registry, core shape or
+   source is one ``warning:`` line on stderr and the run starts cold; then pre-roll
+   ``--preroll-hours`` of simulated history with a progress line (recorded, but
+   nobody is paged for it) -- after a warm start only the time since the checkpoint;
 4. start the alert dispatcher thread, run the pipeline on its own asyncio loop
    in a background thread, and serve the page and API (Flask via werkzeug,
    threaded) on the main thread until SIGINT (Ctrl-C) or SIGTERM, which stop
-   all three cleanly (exit code 0).
+   all three cleanly (exit code 0), with a last checkpoint.  Checkpoints are written
+   after the pre-roll and every ``--checkpoint-every`` wall seconds (default 60; 0
+   turns them off, reading included); ``--cold`` ignores the one there is.
 """
 from __future__ import annotations
 
@@ -50,11 +56,13 @@ class RunOptions:
     speed: float = 1.0
     anomaly_rate: float = 0.5
     seed: int = 1
-    preroll_hours: float = 6.0
+    preroll_hours: float = 84.0
     registry: Path | None = None
     refresh_ms: int = 1000
     data_dir: Path | None = None        # None: default_data_dir()
     source: str | None = None           # mqtt://… or kafka://…; None: the built-in simulator
+    checkpoint_every_s: float = 60.0    # wall seconds between core checkpoints; 0: no checkpoints
+    cold: bool = False                  # ignore an existing checkpoint
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -65,8 +73,10 @@ class RunOptions:
             raise RunError(f"--anomaly-rate must be >= 0, got {self.anomaly_rate}")
         if self.seed < 0:
             raise RunError(f"--seed must be >= 0, got {self.seed}")
-        if not 0 <= self.preroll_hours <= 48:
-            raise RunError(f"--preroll-hours must be between 0 and 48, got {self.preroll_hours}")
+        if not 0 <= self.preroll_hours <= 336:
+            raise RunError(f"--preroll-hours must be between 0 and 336, got {self.preroll_hours}")
+        if not (math.isfinite(self.checkpoint_every_s) and self.checkpoint_every_s >= 0):
+            raise RunError(f"--checkpoint-every must be a number of seconds >= 0, got {self.checkpoint_every_s}")
 
 
 class _Stopped(Exception):
@@ -141,9 +151,11 @@ def serve(opts: RunOptions, out: TextIO = sys.stdout) -> int:
 
     from dashboard.app import create_app, load_wards_geojson
     from ioc.alerting.store import StoreError
+    from ioc.checkpoints import Checkpointer, checkpoint_path
     from ioc.citydata import default_city_dir, load_registry
     from ioc.pipeline import Pipeline, PipelineConfig, build_alerting, load_extras
     from processing.alerting.config import ConfigError
+    from processing.checkpoint import CheckpointError
     from processing.registry import RegistryError
 
     if opts.source:
@@ -168,13 +180,16 @@ def serve(opts: RunOptions, out: TextIO = sys.stdout) -> int:
 
     config = PipelineConfig(speed=opts.speed, anomaly_rate=opts.anomaly_rate, seed=opts.seed,
                             preroll_hours=0.0 if opts.source else opts.preroll_hours)
-    alerts_dir = (opts.data_dir or default_data_dir()) / "alerts"
+    data_dir = opts.data_dir or default_data_dir()
+    alerts_dir = data_dir / "alerts"
     try:
         alerting, dispatcher = build_alerting(registry, alerts_dir, wards_path=wards_path)
     except (ConfigError, StoreError, ValueError) as exc:
         raise RunError(str(exc)) from None
+    checkpointer = (Checkpointer(checkpoint_path(data_dir), registry, config.core, every_s=opts.checkpoint_every_s)
+                    if opts.checkpoint_every_s > 0 else None)
     pipeline = Pipeline(registry, config, extras=load_extras(path, registry), alerting=alerting,
-                        dispatcher=dispatcher)
+                        dispatcher=dispatcher, checkpointer=checkpointer)
     try:
         app = create_app(pipeline, wards=wards, refresh_ms=opts.refresh_ms)
         logging.getLogger("werkzeug").setLevel(logging.ERROR)    # no line per request
@@ -199,7 +214,6 @@ def serve(opts: RunOptions, out: TextIO = sys.stdout) -> int:
                 threading.Thread(target=server.shutdown, name="ioc-shutdown", daemon=True).start()
 
     previous = {sig: signal.signal(sig, lambda *_: shutdown()) for sig in (signal.SIGINT, signal.SIGTERM)}
-    data_dir = opts.data_dir or default_data_dir()
     live = _LiveThread(pipeline, on_exit=shutdown, source=opts.source,
                        dead_letter_file=data_dir / "deadletters.jsonl" if opts.source else None)
     try:
@@ -211,13 +225,31 @@ def serve(opts: RunOptions, out: TextIO = sys.stdout) -> int:
         print(f"Control room: {url}  (API: {url}api/health, {url}metrics; Ctrl-C to stop)", file=out, flush=True)
         topics = f"; {opts.source.split(':', 1)[0]} alert topics: on the source broker" if opts.source else ""
         print(f"Alert store: {alerting.store.path} ({_channels_line(dispatcher)}{topics})", file=out, flush=True)
+        warm = None
+        if checkpointer is not None and not opts.cold:
+            try:
+                warm = pipeline.warm_start(opts.source)
+            except CheckpointError as exc:
+                print(f"warning: {exc}; starting cold (the checkpoint is replaced at the next one)",
+                      file=sys.stderr, flush=True)
+        if warm is not None:
+            print(_warm_line(warm, opts.source), file=out, flush=True)
         start = time.perf_counter()
+        what = (f"{opts.preroll_hours:g} h of simulated history" if warm is None
+                else f"{warm.catch_up_s / 60:.0f} min of simulated time since the checkpoint")
+
+        label = f"{'Warming up' if warm is None else 'Catching up'}: {what} …"
+        redraw = bool(getattr(out, "isatty", lambda: False)())   # a log file gets the line once
+        shown: list[int] = []
 
         def progress(fraction: float) -> None:
             if stopping.is_set():
                 raise _Stopped
-            print(f"\rWarming up: {opts.preroll_hours:g} h of simulated history … {fraction:4.0%}",
-                  end="", file=out, flush=True)
+            pct = int(fraction * 100)
+            if shown and (pct == shown[-1] or not (redraw or pct == 100)):
+                return
+            print(f"\r{label} {pct:3d}%" if redraw or not shown else f" {pct:3d}%", end="", file=out, flush=True)
+            shown.append(pct)
 
         try:
             if not opts.source:            # a broker brings its own history; nothing is simulated
@@ -241,7 +273,7 @@ def serve(opts: RunOptions, out: TextIO = sys.stdout) -> int:
     finally:
         live.stop()
         if live.is_alive():
-            live.join(timeout=10)
+            live.join(timeout=30)                               # its last checkpoint included
         server.server_close()
         pipeline.close()
         for sig, handler in previous.items():
@@ -251,6 +283,29 @@ def serve(opts: RunOptions, out: TextIO = sys.stdout) -> int:
         return 1
     print("Stopped.", file=out, flush=True)
     return 0
+
+
+def _warm_line(warm, source: str | None) -> str:
+    """``Warm start: restored … position t=…`` -- one line saying what the run resumes from."""
+    from datetime import datetime, timezone
+
+    when = datetime.fromtimestamp(warm.t, timezone.utc).isoformat(timespec="seconds") if math.isfinite(warm.t) else "-"
+    line = (f"Warm start: restored {warm.path} ({warm.nbytes / 1e6:.1f} MB, {warm.readings_total:,} readings), "
+            f"position t={warm.t!r} ({when}) of {warm.source}; ")
+    if source is None:
+        line += f"catching up {warm.catch_up_s / 60:.0f} simulated min, no pre-roll"
+        if warm.skipped_s > 0:
+            line += f" ({warm.skipped_s / 3600:.1f} h of outage not replayed: a gap for every sensor)"
+    elif warm.offsets:
+        line += "resuming at the checkpoint's offsets " + " ".join(f"{k}={v}" for k, v in warm.offsets.items())
+    else:
+        line += "resuming where the broker's session left off"
+    if isinstance(warm.alerted_to, float):
+        line += f"; up to t={warm.alerted_to!r} the alert store has it already (learned again, not alerted twice)"
+    elif warm.alerted_to:
+        line += "; up to offsets " + " ".join(f"{k}={v}" for k, v in warm.alerted_to.items()) + \
+                " the alert store has it already (learned again, not alerted twice)"
+    return line
 
 
 def _channels_line(dispatcher) -> str:

@@ -113,18 +113,20 @@ class AlertService:
 
     # ----------------------------------------------------------- pipeline
     def step(self, batch: ReadingBatch | None, scores: Any, last_seen: np.ndarray | None, now: float, *,
-             notify: bool = True) -> Outcome:
+             notify: bool = True, horizon: Mapping[str, Any] | None = None) -> Outcome:
         """Feed one scored batch (``scores`` has ``.alert``, ``.score``, ``.reasons``) and tick.
 
         ``notify=False`` (e.g. while replaying history before going live) records
-        alerts and events but queues no notification and arms no escalation."""
+        alerts and events but queues no notification and arms no escalation.
+        ``horizon``: the stream position of this batch, stored with its outcome
+        (:meth:`AlertStore.horizon`)."""
         self.apply_commands(now)
         with self._lock:
             triple = None if scores is None else (scores.alert, scores.score, scores.reasons)
             out = self.engine.step(batch, triple, last_seen, now)
             if not notify:
                 out = self.engine.quiet(out)
-            return self._record(out, now)
+            return self._record(out, now, horizon)
 
     def tick(self, now: float) -> Outcome:
         self.apply_commands(now)
@@ -217,10 +219,10 @@ class AlertService:
         return self._cap(r, event, seq, sent, mt)
 
     # ------------------------------------------------------------ private
-    def _record(self, out: Outcome, now: float) -> Outcome:
+    def _record(self, out: Outcome, now: float, horizon: Mapping[str, Any] | None = None) -> Outcome:
         if out.alerts or out.events or out.notices or out.incidents:
             at = now if self.clock is None else self.clock()
-            if self.store.record(out, self._payloads(out), at) and self.on_queued is not None:
+            if self.store.record(out, self._payloads(out), at, horizon=horizon) and self.on_queued is not None:
                 self.on_queued()
         return out
 

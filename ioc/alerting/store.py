@@ -10,6 +10,9 @@ Tables::
     acknowledgements who acknowledged which alert, when, with what comment
     audit            operator actions (ack, assign, resolve, …) with the actor
     commands         operator actions queued by another process (``ioc alerts ack``) for the running service
+    meta             key -> JSON; ``horizon``: the stream position of the last outcome recorded by the
+                     pipeline (its event time, and Kafka offsets), written in the same transaction, so
+                     a warm start (ioc.checkpoints) knows which replayed readings were already alerted on
 
 An engine outcome is written in one transaction (:meth:`AlertStore.record`);
 notifications are inserted with ``INSERT OR IGNORE`` on their key, so recording
@@ -59,6 +62,7 @@ CREATE TABLE IF NOT EXISTS commands (
     id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
     alert_id INTEGER NOT NULL, arg TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'queued',
     result TEXT NOT NULL DEFAULT '');
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS audit (
     id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
     alert_id INTEGER, detail TEXT NOT NULL);
@@ -132,8 +136,10 @@ class AlertStore:
         self.close()
 
     # -------------------------------------------------------------- writes
-    def record(self, outcome: Outcome, payloads: Mapping[str, Mapping[str, Any]], now: float) -> int:
-        """Write one engine outcome atomically; returns how many *new* notifications were queued."""
+    def record(self, outcome: Outcome, payloads: Mapping[str, Mapping[str, Any]], now: float, *,
+               horizon: Mapping[str, Any] | None = None) -> int:
+        """Write one engine outcome atomically (with the stream ``horizon`` it was computed at, if
+        given: see :meth:`horizon`); returns how many *new* notifications were queued."""
         with self._lock:
             cur = self._db.cursor()
             cur.execute("BEGIN IMMEDIATE")
@@ -159,6 +165,9 @@ class AlertStore:
                         (n.key, n.alert_id, n.event_seq, n.event, n.msg_type, n.channel, n.address, n.officer,
                          n.level, json.dumps(payloads.get(n.key, {}), ensure_ascii=False), now, now))
                     queued += cur.rowcount
+                if horizon is not None:
+                    cur.execute("INSERT OR REPLACE INTO meta VALUES ('horizon', ?)",
+                                (json.dumps(dict(horizon), sort_keys=True),))
                 cur.execute("COMMIT")
             except BaseException:
                 cur.execute("ROLLBACK")
@@ -318,6 +327,12 @@ class AlertStore:
         with self._lock:
             return [tuple(r) for r in self._db.execute(  # type: ignore[misc]
                 "SELECT at, actor, action, alert_id, detail FROM audit ORDER BY id DESC LIMIT ?", (limit,))]
+
+    def horizon(self) -> dict[str, Any] | None:
+        """The stream position of the last outcome the pipeline recorded (None: none yet)."""
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key = 'horizon'").fetchone()
+        return None if row is None else json.loads(row[0])
 
     def load_state(self) -> tuple[list[Routed], list[Incident], int, int]:
         """What an engine needs after a restart: unresolved alerts, incidents, next event seq, next alert id."""

@@ -17,14 +17,21 @@ def ioc(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_evaluate_reports_every_anomaly_kind_with_recall_and_false_alarms() -> None:
-    done = ioc("evaluate", "--days", "3", "--seed", "2")
+    done = ioc("evaluate", "--days", "4", "--learn-days", "2", "--seeds", "2,3")
     assert done.returncode == 0, done.stderr
-    rows = {m[1]: (int(m[2]), int(m[3])) for m in re.finditer(r"^\| (\w+) \| (\d+) \| (\d+) \|", done.stdout, re.M)}
-    assert set(rows) == {"spike", "level_shift", "drift", "stuck", "dropout", "variance_burst", "contextual"}
-    assert all(labels > 0 and 0 <= caught <= labels for labels, caught in rows.values())
-    assert rows["dropout"][1] == rows["dropout"][0]          # a gap always shows when the data resumes
-    false_rate = float(re.search(r"= ([\d.]+) per 100 sensor-days", done.stdout)[1])
-    assert false_rate < 60
+    rows = {m[1]: (int(m[2]), int(m[3]), int(m[4]), int(m[5]))
+            for m in re.finditer(r"^\| (\w+) \| (\d+) \| (\d+)% \| (\d+)% \| (\d+)% \|", done.stdout, re.M)}
+    assert set(rows) == {"spike", "level_shift", "drift", "stuck", "dropout", "variance_burst", "contextual",
+                         "pattern_change"}
+    assert all(labels > 0 and all(0 <= r <= 100 for r in recalls) for labels, *recalls in rows.values())
+    assert rows["dropout"][1:] == (100, 100, 100)           # a gap always shows when the data resumes
+    false_rates = re.search(r"^\| false alerts / 100 sensor-days \| \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|",
+                            done.stdout, re.M)
+    assert false_rates and all(float(f) < 30 for f in false_rates.groups())
+    teams = {m[1]: float(m[2]) for m in re.finditer(
+        r"^\| (\w+) \| ([\d.]+) \| [\d.]+ \| \d+ \| \d+% \| (acceptable|manageable|overloaded|flood) \|", done.stdout, re.M)}
+    assert set(teams) == {"giao_thong", "ha_tang", "moi_truong"} and all(r > 0 for r in teams.values())
+    assert "ISA-18.2" in done.stdout
 
 
 def test_simulate_writes_a_labelled_corpus_that_detect_can_score(tmp_path: Path) -> None:

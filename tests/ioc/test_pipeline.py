@@ -286,3 +286,230 @@ def test_default_pipeline_keeps_alerts_in_memory(city) -> None:
     assert p.dispatcher is None and str(p.alerting.store.path) == ":memory:"
     p.start_delivery()                                  # nothing to start
     p.close()
+
+
+# ------------------------------------------------------------- alarm quality
+
+def _spike_during_preroll(p: Pipeline, reg, at_s: float) -> int:
+    """Wrap the pre-roll's stream so one water-level sensor breaches its limit once, ``at_s`` into it."""
+    i = next(j for j, s in enumerate(reg.sensors) if s.kind == "water_level")
+    orig = p._stream.advance
+
+    def advance(t: float):
+        batch, x = orig(t)
+        if p.sim_start + at_s < t <= p.sim_start + at_s + p.config.preroll_step_s:
+            batch = ReadingBatch.concat([batch, ReadingBatch.from_arrays([i], [t - 1.0], [reg.limit_high[i] + 0.5])])
+        return batch, x
+    p._stream.advance = advance
+    return i
+
+
+def test_preroll_alerts_that_cleared_by_themselves_leave_the_feed(city) -> None:
+    p = make(city, FakeClock(), anomaly_rate=48.0)
+    spiked = _spike_during_preroll(p, city[0], 1200.0)
+    p.preroll()
+    kept = {a.id: a for a in p.alerts.alerts()}             # the engine (and store) keep them all
+    shown = {a.id for a in p.snapshot().alerts}
+    gone = set(kept) - shown
+    assert gone, "the pre-roll raised no alert that cleared by itself"
+    assert all(kept[i].state == "resolved" or kept[i].cleared_at is not None for i in gone)
+    assert all(kept[i].opened_at < START for i in gone)
+    assert any(kept[i].sensor == spiked and kept[i].kind == "limit" for i in gone)
+    # still-open conditions at the live start stay, as ongoing ones
+    assert {i for i, a in kept.items() if a.active} <= shown
+    snap = p.snapshot()
+    assert snap.health.alerts_active == sum(1 for a in snap.alerts if a.state != "resolved")
+    assert p.alerting.store.alert(min(gone)) is not None  # history is kept
+    # alerts raised live all appear
+    t = START
+    while t < START + 2 * 3600:
+        t += 300.0
+        p.step(t)
+    live = {a.id for a in p.alerts.alerts() if a.opened_at >= START}
+    assert live and live <= {a.id for a in p.snapshot().alerts}
+
+
+def test_a_restart_with_old_last_seen_raises_no_silent_burst(city) -> None:
+    reg, extras = city
+    clock = FakeClock()
+    old = make(city, clock)
+    old.preroll()                                           # a core whose sensors were heard two hours before START
+    later = START + 86_400.0
+    p = Pipeline(reg, PipelineConfig(preroll_hours=0.0, seed=3), extras=extras, clock=clock, sleep=clock.sleep,
+                 start=later)
+    p.core = old.core                                       # as if restored from a checkpoint a day old
+    p._prerolled = True                                     # going live straight away
+    silent = lambda: [a for a in p.alerts.alerts() if a.kind == "silent"]   # noqa: E731
+    p.process(ReadingBatch.empty(), later)
+    p.process(ReadingBatch.empty(), later + 60.0)
+    assert silent() == []                                   # no burst at the start
+    wait = float(p.alerting.config.engine.silence_factor * reg.interval_s.max())
+    p.process(ReadingBatch.empty(), later + wait + 1.0)     # nobody reported for a full silence interval
+    assert len(silent()) == len(reg)
+
+
+def test_a_backlog_being_caught_up_is_not_silence(city) -> None:
+    reg, extras = city
+    clock = FakeClock()
+    p = Pipeline(reg, PipelineConfig(preroll_hours=0.0, seed=3), extras=extras, clock=clock, sleep=clock.sleep,
+                 start=START)
+    p._prerolled = True
+    first = ReadingBatch.from_arrays(np.arange(len(reg)), np.full(len(reg), START), np.ones(len(reg)))
+    p.process(first, START)
+    wait = float(p.alerting.config.engine.silence_factor * reg.interval_s.max())
+    # a Kafka backlog: one partition's sensor read far ahead of the others
+    ahead = ReadingBatch.from_arrays([0], [START + 3 * wait], [1.0])
+    silent = lambda: [a for a in p.alerts.alerts() if a.kind == "silent"]   # noqa: E731
+    p.process(ahead, START + 3 * wait, behind=True)
+    assert silent() == []
+    p.process(ReadingBatch.empty(), START + 3 * wait + 1.0)                   # caught up: now it is silence
+    assert len(silent()) == len(reg) - 1
+
+
+def test_snapshot_carries_alarm_rates_of_the_live_run(city) -> None:
+    p = make(city, FakeClock(), anomaly_rate=48.0)
+    assert p.snapshot().alarm_rate is None                  # not live yet
+    p.preroll()
+    hour, run = p.snapshot().alarm_rate
+    assert hour.total_count == 0 and run.total_count == 0   # pre-roll history is not counted
+    first_live = max((a.id for a in p.alerts.alerts()), default=0) + 1
+    t = START
+    while t < START + 2 * 3600:
+        t += 300.0
+        p.step(t)
+    hour, run = p.snapshot().alarm_rate
+    live = [a for a in p.alerts.alerts() if a.id >= first_live]
+    assert run.total_count == len({a.id for a in live}) > 0
+    assert run.window_s == pytest.approx(2 * 3600, abs=1e-3) and hour.window_s == 3600.0
+    assert hour.total_count == sum(1 for a in live if a.opened_at > t - 3600)
+    assert set(run.teams.tolist()) <= {tm.id for tm in p.alerting.config.teams}
+    assert run.count.sum() == run.total_count and 0 <= run.total_nuisance <= run.total_count
+
+
+# ------------------------------------------------------------------ warm start (checkpoints)
+
+def _same_state(a, b) -> bool:
+    sa, sb = a.core.state_arrays(copy=False), b.core.state_arrays(copy=False)
+    return all(sa[k].tobytes() == sb[k].tobytes() for k in sa)
+
+
+def _warm(city, clock: FakeClock, folder, *, start: float = START, seed: int = 3, every_s: float = 0.0):
+    """A pipeline with its alert store and checkpoint in ``folder`` (what ``ioc run --data-dir`` keeps)."""
+    from ioc.checkpoints import Checkpointer, checkpoint_path
+    from ioc.pipeline import build_alerting
+
+    reg, extras = city
+    cfg = PipelineConfig(preroll_hours=2.0, anomaly_rate=12.0, seed=seed)
+    service, _ = build_alerting(reg, folder / "alerts", channels={}, clock=clock)
+    ckpt = Checkpointer(checkpoint_path(folder), reg, cfg.core, every_s=every_s, clock=clock)
+    return Pipeline(reg, cfg, extras=extras, clock=clock, sleep=clock.sleep, start=start, alerting=service,
+                    checkpointer=ckpt)
+
+
+def _steps(p: Pipeline, t_from: float, t_to: float, step: float = 300.0) -> None:
+    t = t_from
+    while t < t_to:
+        t = min(t + step, t_to)
+        p.step(t)
+
+
+def _opened(p: Pipeline, lo: float, hi: float) -> list[tuple]:
+    return sorted((a.sensor, a.kind, a.opened_at) for a in p.alerts.alerts() if lo < a.opened_at <= hi)
+
+
+def test_a_killed_pipeline_resumes_from_its_checkpoint_as_if_it_never_stopped(city, tmp_path) -> None:
+    clock = FakeClock()
+    a = _warm(city, clock, tmp_path, every_s=600.0)
+    a.preroll()
+    a.checkpointer.wait()
+    assert a.checkpointer.saved == 1                         # one right after the pre-roll
+    _steps(a, START, START + 3000)
+    clock.t += 600.0                                         # ten wall minutes: the next step checkpoints
+    a.step(START + 3300)
+    a.checkpointer.wait()
+    t1 = START + 3300
+    assert a.checkpointer.saved == 2 and a.checkpointer.last.position["t"] == t1
+    _steps(a, t1, t1 + 1500)                                 # processed and alerted on, not checkpointed ...
+    a.alerting.store.close()                                 # ... then kill -9: no last checkpoint
+
+    reference = make(city, FakeClock(), anomaly_rate=12.0)   # the same city, never stopped
+    reference.preroll()
+    _steps(reference, START, t1 + 7200)
+
+    b = _warm(city, FakeClock(), tmp_path)
+    warm = b.warm_start()
+    assert warm is not None and warm.t == t1 and warm.source == "simulator:seed=3"
+    assert warm.catch_up_s == 0.0 and warm.skipped_s == 0.0  # simulated time is ahead: nothing to catch up
+    assert warm.alerted_to == t1 + 1500                      # the alert store had seen this much
+    total = warm.readings_total
+    b.preroll()
+    assert b.snapshot().health.readings_total == total       # no pre-roll: the state is warm
+    assert b.recent(0)["ts"].size > 10                       # charts are not empty
+    _steps(b, t1, t1 + 7200)
+    assert _same_state(b, reference)
+    assert b.snapshot().health.readings_total == reference.snapshot().health.readings_total
+    # alerts of the first hour after the restart: the same ones, no flood, nothing opened twice
+    first_hour = _opened(reference, t1, t1 + 3600)
+    assert first_hour and _opened(b, t1, t1 + 3600) == first_hour
+    assert _opened(b, t1, t1 + 7200) == _opened(reference, t1, t1 + 7200)
+
+
+def test_after_a_longer_outage_the_pre_roll_catches_up_only_since_the_checkpoint(city, tmp_path) -> None:
+    a = _warm(city, FakeClock(), tmp_path)
+    a.preroll()
+    _steps(a, START, START + 1800)
+    a.checkpoint_now()
+    t1 = START + 1800
+    later = t1 + 2700                                         # the process was down 45 simulated minutes
+    b = _warm(city, FakeClock(), tmp_path, start=later)
+    warm = b.warm_start()
+    assert warm.catch_up_s == 2700 and warm.skipped_s == 0
+    seen: list[float] = []
+    b.preroll(seen.append)
+    assert len(seen) == 5 and seen[-1] == 1.0                 # 45 min in 10-minute steps, not 2 h
+    reference = make(city, FakeClock(), anomaly_rate=12.0)
+    reference.preroll()
+    _steps(reference, START, later)
+    assert _same_state(b, reference) and b.snapshot().sim_time == later
+
+
+def test_an_outage_longer_than_the_pre_roll_is_a_gap_not_a_replay(city, tmp_path) -> None:
+    a = _warm(city, FakeClock(), tmp_path)
+    a.preroll()
+    a.checkpoint_now()
+    b = _warm(city, FakeClock(), tmp_path, start=START + 5 * 3600)
+    warm = b.warm_start()
+    assert warm.catch_up_s == 2 * 3600 and warm.skipped_s == 3 * 3600
+
+
+def test_a_checkpoint_of_another_city_seed_is_refused_and_changes_nothing(city, tmp_path) -> None:
+    from processing.checkpoint import CheckpointMismatch
+
+    a = _warm(city, FakeClock(), tmp_path)
+    a.preroll()
+    a.checkpoint_now()
+    b = _warm(city, FakeClock(), tmp_path, seed=4)
+    with pytest.raises(CheckpointMismatch, match="taken from simulator:seed=3, this run reads simulator:seed=4"):
+        b.warm_start()
+    assert np.isnan(b.core.last_seen()).all() and b.warm is None
+    assert _warm(city, FakeClock(), tmp_path / "empty").warm_start() is None     # no checkpoint: cold
+
+
+def test_run_checkpoints_periodically_and_at_a_clean_stop(city, tmp_path) -> None:
+    clock = FakeClock()
+    p = _warm(city, clock, tmp_path, every_s=5.0)
+    p.preroll()
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(p.run(stop))
+        while clock.sleeps < 40:                              # 20 wall seconds
+            await asyncio.sleep(0)
+        stop.set()
+        await task
+
+    asyncio.run(main())
+    p.checkpointer.wait()
+    assert p.checkpointer.saved >= 4                          # the pre-roll's, about every 5 s, the last
+    assert p.checkpointer.last.position["t"] == p.sim_now     # the last one holds every reading processed
+    assert p.checkpointer.last.position["readings_total"] == p.snapshot().health.readings_total
