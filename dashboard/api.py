@@ -7,6 +7,10 @@
   last_error}]`` (status ``sent`` | ``pending`` | ``failed`` | ``not_configured``)
 * ``GET /api/alerts/<id>/cap`` -- the alert as OASIS CAP 1.2 XML
   (``application/cap+xml``; 404 JSON for an unknown id)
+* ``GET /api/alarm-rate`` -- alerts per hour over the last hour and over the live run, in total
+  and per team, the share of nuisance alerts (cleared by themselves within 10 min), the peak
+  count in 10 minutes, and the ISA-18.2 / EEMUA 191 benchmarks beside them (JSON; ``null``
+  figures before the pipeline goes live)
 * ``GET /api/sensors/<id>`` -- one sensor: registry facts, status, last value and
   score, and its recent series (JSON; 404 for an unknown id)
 * ``GET /metrics`` -- Prometheus text format: ``ioc_readings_total``,
@@ -26,10 +30,12 @@ from flask import Blueprint, Flask, Response, jsonify, request
 
 from dashboard.i18n import UTC_OFFSET_S
 from dashboard.source import STATUSES, AlertInfo, Snapshot, SnapshotSource
+from processing.alarm_rate import (FLOOD_COUNT, FLOOD_WINDOW_S, ISA_ACCEPTABLE_PER_H, ISA_MANAGEABLE_PER_H,
+                                   NUISANCE_S, AlarmRate, rating)
 from processing.alerts import STATES, Alert, AlertError
 from processing.reasons import describe
 
-__all__ = ["alert_json", "iso", "prometheus_text", "register_api"]
+__all__ = ["alarm_rate_json", "alert_json", "iso", "prometheus_text", "register_api"]
 
 
 def iso(epoch_s: float | None) -> str | None:
@@ -75,6 +81,37 @@ def _alert_core(snap: Snapshot, a: Alert) -> dict[str, Any]:
         "acknowledged_by": a.acknowledged_by, "acknowledged_at": iso(a.acknowledged_at),
         "resolved_by": a.resolved_by, "resolved_at": iso(a.resolved_at), "comment": a.comment,
         "age_s": _num(snap.sim_time - a.opened_at),
+    }
+
+
+def _rate_json(r: AlarmRate, names: dict[str, tuple[str, str]]) -> dict[str, Any]:
+    teams = []
+    for j, team in enumerate(r.teams.tolist()):
+        name, name_en = names.get(team, (team, team))
+        teams.append({"team": team, "team_name": name, "team_name_en": name_en, "count": int(r.count[j]),
+                      "per_hour": round(float(r.per_hour[j]), 3), "nuisance": int(r.nuisance[j]),
+                      "nuisance_share": _num(r.nuisance_share[j]), "peak_10min": int(r.peak[j]),
+                      "flood": bool(r.flood[j]), "rating": rating(float(r.per_hour[j]), bool(r.flood[j]))})
+    return {"window_s": round(r.window_s, 3), "from": iso(r.now - r.window_s), "to": iso(r.now),
+            "count": r.total_count, "per_hour": round(r.total_per_hour, 3), "nuisance": r.total_nuisance,
+            "nuisance_share": _num(r.total_nuisance_share), "peak_10min": r.total_peak, "flood": r.total_flood,
+            "teams": teams}
+
+
+def alarm_rate_json(snap: Snapshot) -> dict[str, Any]:
+    """The snapshot's alarm-rate figures (``last_hour``, ``run``; None before going live) with the
+    ISA-18.2 / EEMUA 191 benchmarks (per operator; each team has one duty officer)."""
+    names = {d.team: (d.name, d.name_en) for d in snap.on_duty}
+    hour, run = snap.alarm_rate if snap.alarm_rate is not None else (None, None)
+    return {
+        "sim_time": iso(snap.sim_time),
+        "last_hour": _rate_json(hour, names) if hour is not None else None,
+        "run": _rate_json(run, names) if run is not None else None,
+        "benchmark": {"standard": "ISA-18.2 / EEMUA 191",
+                      "acceptable_per_hour_per_operator": ISA_ACCEPTABLE_PER_H,
+                      "manageable_per_hour_per_operator": ISA_MANAGEABLE_PER_H,
+                      "flood_count": FLOOD_COUNT, "flood_window_s": FLOOD_WINDOW_S},
+        "nuisance_s": NUISANCE_S,
     }
 
 
@@ -140,7 +177,12 @@ def register_api(server: Flask, source: SnapshotSource) -> None:
             "sensors_stale": k.stale, "sensors_never_reported": k.never, "alerts_open": h.alerts_open,
             "alerts_active": h.alerts_active, "newest_reading_age_s": _num(h.newest_age_s),
             "sim_time": iso(snap.sim_time), "speed": snap.speed, "seq": snap.seq,
+            "alarms_per_hour": round(snap.alarm_rate[0].total_per_hour, 3) if snap.alarm_rate else None,
         })
+
+    @bp.get("/api/alarm-rate")
+    def alarm_rate() -> Response:
+        return jsonify(alarm_rate_json(source.snapshot()))
 
     @bp.get("/api/alerts")
     def alerts() -> Response | tuple[Response, int]:

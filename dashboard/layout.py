@@ -5,7 +5,7 @@ callbacks here.  Tiles are first reduced to a small frozen :class:`Tile` model
 so a refresh can tell (by its hash) whether a tile changed before rendering it.
 
 Stable element ids for automation: ``sensor-map``, ``alert-feed``,
-``kpi-traffic``, ``kpi-air``, ``kpi-flood``, ``kpi-utility``, ``kpi-health``,
+``kpi-traffic``, ``kpi-air``, ``kpi-flood``, ``kpi-utility``, ``kpi-health``, ``kpi-alarms``,
 ``sensor-detail``, ``lang-switch``, ``health-bar``, ``operator-name``,
 ``operator-comment``, ``assign-officer``, ``on-duty``.  Repeated elements use
 pattern-matching ids: ``{"type": "alert-ack", "alert": <id>}``, ``alert-resolve``,
@@ -24,6 +24,7 @@ from dash import dcc, html
 from dashboard.figures import map_figure
 from dashboard.i18n import LANGS, STRINGS, fmt_age, fmt_clock, fmt_num, kind_label, t
 from dashboard.source import STATUSES, AlertInfo, Snapshot
+from processing.alarm_rate import FLOOD_COUNT, ISA_ACCEPTABLE_PER_H, RATINGS, rating
 from processing.alerts import Alert, feed_sort_key
 from processing.aqi import CATEGORIES
 
@@ -31,11 +32,13 @@ __all__ = ["FEED_LIMIT", "KPI_IDS", "Tile", "build_layout", "delivery_text", "du
            "feed_rows", "feed_state", "health_texts", "i18n_span", "kpi_tiles", "legend_items", "render_tile",
            "alert_row", "initial_state", "row_rev", "stable_hash"]
 
-KPI_IDS: tuple[str, ...] = ("kpi-traffic", "kpi-air", "kpi-flood", "kpi-utility", "kpi-health")
+KPI_IDS: tuple[str, ...] = ("kpi-traffic", "kpi-air", "kpi-flood", "kpi-utility", "kpi-health", "kpi-alarms")
 FEED_LIMIT = 40            # alert rows on screen; the rest are counted
 HEALTH_IDS: tuple[str, ...] = ("h-status", "h-rate", "h-dead", "h-open", "h-age", "h-clock", "h-date", "h-speed")
 _SEV_ICON = {"critical": "▲", "warning": "◆", "info": "●"}
 _DARK_TEXT_ON = {"#00E400", "#FFFF00", "#FF7E00"}
+_RATING_TONE = {"acceptable": "normal", "manageable": "watch", "overloaded": "warn", "flood": "alert"}
+_RATING_COLOR = {"acceptable": "#00E400", "manageable": "#FFFF00", "overloaded": "#FF7E00", "flood": "#FF0000"}
 
 
 def stable_hash(value: Any) -> int:
@@ -59,6 +62,8 @@ class Tile:
     tone: str = "normal"          # normal | watch | warn | alert | idle
     badge: str = ""               # AQI category name
     badge_color: str = ""
+    extra: str = ""               # a second, smaller detail line
+    hint: str = ""                # tooltip of the tile (default: the detail)
 
 
 def _name(snap: Snapshot, i: int) -> str:
@@ -124,7 +129,34 @@ def kpi_tiles(snap: Snapshot, lang: str) -> dict[str, Tile]:
                                      stale=k.stale + k.never), tone)
     else:
         tiles["kpi-health"] = Tile(t("kpi.health", lang), "–", "", idle, "idle")
+    tiles["kpi-alarms"] = alarm_tile(snap, lang)
     return tiles
+
+
+def alarm_tile(snap: Snapshot, lang: str) -> Tile:
+    """Alerts per hour over the last hour against ISA-18.2 / EEMUA 191: the value is the city's
+    total; the badge and tone are the verdict of the busiest team (one duty officer each);
+    the detail gives the benchmark and the share of alerts that cleared by themselves within
+    10 minutes; the second line the whole run's rate and the busiest teams'."""
+    title = t("kpi.alarms", lang)
+    if snap.alarm_rate is None:
+        return Tile(title, "–", "", t("no_data", lang), "idle")
+    hour, run = snap.alarm_rate
+    names = {d.team: (d.name_en if lang == "en" else d.name) for d in snap.on_duty}
+    verdicts = [rating(float(r), bool(f)) for r, f in zip(hour.per_hour, hour.flood)]
+    if hour.total_flood:
+        verdicts.append("flood")
+    worst = max(verdicts, key=RATINGS.index, default="acceptable")
+    share = hour.total_nuisance_share
+    detail = t("kpi.alarms.detail", lang, limit=fmt_num(ISA_ACCEPTABLE_PER_H, lang, 0),
+               share="–" if not math.isfinite(share) else f"{fmt_num(100.0 * share, lang, 0)} %")
+    busiest = sorted(zip(hour.teams.tolist(), hour.per_hour.tolist()), key=lambda x: (-x[1], x[0]))[:3]
+    extra = " · ".join([t("kpi.alarms.teams", lang, run=fmt_num(run.total_per_hour, lang, 1))]
+                       + [f"{names.get(tm, tm)} {fmt_num(v, lang, 1)}" for tm, v in busiest])
+    hint = t("kpi.alarms.title", lang, n=hour.total_count, min=int(round(hour.window_s / 60.0)), peak=hour.total_peak,
+             flood=FLOOD_COUNT)
+    return Tile(title, fmt_num(hour.total_per_hour, lang, 1), t("kpi.alarms.unit", lang), detail,
+                _RATING_TONE[worst], t(f"rating.{worst}", lang), _RATING_COLOR[worst], extra, hint)
 
 
 def render_tile(tile: Tile) -> list[Any]:
@@ -136,11 +168,15 @@ def render_tile(tile: Tile) -> list[Any]:
         fg = "#111111" if tile.badge_color.upper() in _DARK_TEXT_ON else "#FFFFFF"
         main.append(html.Span(tile.badge, className="tile-badge",
                               style={"backgroundColor": tile.badge_color, "color": fg}))
-    return [
-        html.Div([html.Span(className=f"tone-dot tone-{tile.tone}"), tile.title], className="tile-title"),
+    out = [
+        html.Div([html.Span(className=f"tone-dot tone-{tile.tone}"), tile.title], className="tile-title",
+                 title=tile.hint or None),
         html.Div(main, className="tile-main"),
-        html.Div(tile.detail, className="tile-detail", title=tile.detail),
+        html.Div(tile.detail, className="tile-detail", title=tile.hint or tile.detail),
     ]
+    if tile.extra:
+        out.append(html.Div(tile.extra, className="tile-extra", title=tile.extra))
+    return out
 
 
 def tile_class(tile: Tile) -> str:

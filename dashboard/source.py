@@ -11,6 +11,8 @@ the two, owned by the reader:
 * :class:`AlertInfo` -- what the alerting service adds to an alert (team,
   escalation level, assignee, flaps, incident, silence, delivery counts), and
   :class:`DutyTeam` -- who is on duty now, both carried by the snapshot;
+* ``Snapshot.alarm_rate`` -- alerts per hour over the last hour and over the live run, in
+  total and per team, with the share of nuisance alerts (:mod:`processing.alarm_rate`);
 * :class:`SnapshotSource` -- the few calls the dashboard makes: the current
   snapshot, one sensor's recent series (drill-down), the operator actions on
   alerts (acknowledge, resolve, assign), an alert's deliveries and its CAP XML.
@@ -26,6 +28,7 @@ from typing import Mapping, Protocol
 
 import numpy as np
 
+from processing.alarm_rate import AlarmRate
 from processing.alerts import Alert
 from processing.registry import Registry
 
@@ -174,6 +177,8 @@ class Snapshot:
     alert_info: Mapping[int, AlertInfo] = field(default_factory=dict)    # alert id -> routing + deliveries
     on_duty: tuple[DutyTeam, ...] = ()   # every team, in configuration order
     officers: tuple[tuple[str, str], ...] = ()   # (id, name) of every officer, for assigning
+    # alarm-rate figures of the live run: (last hour, whole run), see processing.alarm_rate; None before live
+    alarm_rate: tuple[AlarmRate, AlarmRate] | None = None
 
     def __post_init__(self) -> None:
         for name in ("last_value", "last_ts", "score", "status", "status_rev"):

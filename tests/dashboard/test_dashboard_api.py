@@ -192,3 +192,34 @@ def test_feed_shows_on_duty_officers_and_delivery_status(client) -> None:
 def test_create_app_checks_the_refresh_period(make_snapshot) -> None:
     with pytest.raises(ValueError, match="refresh_ms"):
         create_app(FakeSource(make_snapshot()), refresh_ms=5000)
+
+
+def test_alarm_rate_is_null_before_going_live(client) -> None:
+    body = client.get("/api/alarm-rate").get_json()
+    assert body["last_hour"] is None and body["run"] is None
+    assert body["benchmark"]["acceptable_per_hour_per_operator"] == 6.0 and body["benchmark"]["flood_count"] == 10
+    assert client.get("/api/health").get_json()["alarms_per_hour"] is None
+
+
+def test_alarm_rate_route_gives_totals_teams_and_nuisance_share(client) -> None:
+    from processing.alarm_rate import alarm_rate
+
+    snap = client.source.snap
+    now = snap.sim_time
+    opened = np.array([now - 3000, now - 1200, now - 600, now - 5000])
+    cleared = np.array([now - 2900, np.nan, now - 400, np.nan])
+    team = np.array(["moi_truong", "moi_truong", "giao_thong", "giao_thong"])
+    client.source.snap = dataclasses.replace(snap, alarm_rate=(alarm_rate(opened, cleared, team, now, 3600.0),
+                                                                alarm_rate(opened, cleared, team, now, 7200.0)))
+    r = client.get("/api/alarm-rate")
+    assert r.status_code == 200 and r.content_type.startswith("application/json")
+    body = r.get_json()
+    hour, run = body["last_hour"], body["run"]
+    assert hour["count"] == 3 and hour["per_hour"] == 3.0 and hour["window_s"] == 3600.0
+    assert hour["nuisance"] == 2 and hour["nuisance_share"] == pytest.approx(2 / 3) and not hour["flood"]
+    assert run["count"] == 4 and run["per_hour"] == 2.0
+    teams = {t["team"]: t for t in hour["teams"]}
+    assert teams["moi_truong"]["team_name_en"] == "Environmental monitoring unit"
+    assert teams["moi_truong"]["count"] == 2 and teams["giao_thong"]["nuisance_share"] == 1.0
+    assert teams["giao_thong"]["rating"] == "acceptable" and teams["giao_thong"]["team_name"] == "giao_thong"
+    assert client.get("/api/health").get_json()["alarms_per_hour"] == 3.0

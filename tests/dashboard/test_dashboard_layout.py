@@ -12,7 +12,7 @@ from dashboard.callbacks import feed_patch, refresh
 from dashboard.layout import KPI_IDS, alert_row, build_layout, feed_entries, kpi_tiles, render_tile
 from dashboard.source import AlertInfo, DutyTeam, Kpis
 
-STABLE_IDS = {"sensor-map", "alert-feed", "kpi-traffic", "kpi-air", "kpi-flood", "kpi-utility", "kpi-health",
+STABLE_IDS = {"sensor-map", "alert-feed", "kpi-traffic", "kpi-air", "kpi-flood", "kpi-utility", "kpi-health", "kpi-alarms",
               "sensor-detail", "lang-switch", "health-bar", "operator-name", "operator-comment", "assign-officer",
               "on-duty"}
 
@@ -205,3 +205,65 @@ def test_routing_and_delivery_changes_re_render_only_that_row(make_snapshot, mak
                                                                                               ""),)), duty[1]))
     out3 = refresh(snap3, "vi", out["state"], wards)
     assert "Trần Thị Bình" in _texts(out3["duty"]) and "feed" not in out3
+
+
+# ------------------------------------------------------------- alarm-rate tile
+
+def _with_rates(snap, opened, cleared, team):
+    import numpy as np
+
+    from processing.alarm_rate import alarm_rate
+
+    o, c, tm = np.asarray(opened, float), np.asarray(cleared, float), np.asarray(team)
+    rates = (alarm_rate(o, c, tm, snap.sim_time, 3600.0), alarm_rate(o, c, tm, snap.sim_time, 7200.0))
+    duty = (DutyTeam("moi_truong", "Tổ quan trắc môi trường", "Environmental monitoring unit"),
+            DutyTeam("giao_thong", "Tổ giao thông", "Traffic unit"))
+    return dataclasses.replace(snap, alarm_rate=rates, on_duty=duty)
+
+
+def test_alarm_tile_is_idle_before_going_live(make_snapshot) -> None:
+    tile = kpi_tiles(make_snapshot(), "vi")["kpi-alarms"]
+    assert tile.tone == "idle" and tile.value == "–" and tile.title == "Tần suất cảnh báo"
+
+
+def test_alarm_tile_shows_rate_isa_verdict_nuisance_share_and_teams(make_snapshot) -> None:
+    snap = make_snapshot()
+    now = snap.sim_time
+    # 4 environment alarms in the last hour, one of which cleared after 2 min; 1 traffic alarm
+    snap = _with_rates(snap, [now - 3000, now - 2000, now - 1000, now - 500, now - 100],
+                       [now - 2880, float("nan"), float("nan"), float("nan"), float("nan")],
+                       ["moi_truong"] * 4 + ["giao_thong"])
+    vi = kpi_tiles(snap, "vi")["kpi-alarms"]
+    assert vi.value == "5,0" and vi.unit == "/giờ" and vi.tone == "normal" and vi.badge == "Đạt chuẩn"
+    assert "ISA-18.2" in vi.detail and "≤6/giờ" in vi.detail and "20 %" in vi.detail
+    assert "Tổ quan trắc môi trường 4,0" in vi.extra and "Tổ giao thông 1,0" in vi.extra
+    assert "cả ca 2,5/giờ" in vi.extra
+    en = kpi_tiles(snap, "en")["kpi-alarms"]
+    assert en.badge == "Acceptable" and "per operator" in en.detail and "Environmental monitoring unit 4.0" in en.extra
+    body = _texts(render_tile(en))
+    assert "tile-extra" in body and "Alarm rate" in body
+    # every piece of the tile is plain text (no markup to interpret)
+    assert "dangerously" not in body and "<" not in "".join([en.title, en.value, en.detail, en.extra, en.hint])
+
+
+def test_alarm_tile_flags_an_overload_and_a_flood(make_snapshot) -> None:
+    snap = make_snapshot()
+    now = snap.sim_time
+    busy = _with_rates(snap, [now - 3500 + 250 * k for k in range(14)], [float("nan")] * 14, ["giao_thong"] * 14)
+    tile = kpi_tiles(busy, "vi")["kpi-alarms"]
+    assert tile.badge == "Quá tải" and tile.tone == "warn"
+    flood = _with_rates(snap, [now - 500 + 30 * k for k in range(10)], [float("nan")] * 10, ["giao_thong"] * 10)
+    tile = kpi_tiles(flood, "en")["kpi-alarms"]
+    assert tile.badge == "Flood" and tile.tone == "alert" and "peak 10 in 10 min" in tile.hint
+
+
+def test_refresh_sends_the_alarm_tile_only_when_it_changes(make_snapshot, wards) -> None:
+    snap = make_snapshot()
+    first = refresh(snap, "vi", None, wards)
+    assert "kpi-alarms" in first
+    now = snap.sim_time
+    later = _with_rates(dataclasses.replace(snap, seq=6), [now - 60], [float("nan")], ["giao_thong"])
+    out = refresh(later, "vi", first["state"], wards)
+    assert "kpi-alarms" in out and "1,0" in _texts(out["kpi-alarms"])
+    again = refresh(dataclasses.replace(later, seq=7), "vi", out["state"], wards)
+    assert "kpi-alarms" not in again
