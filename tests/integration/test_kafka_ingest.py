@@ -30,6 +30,7 @@ from ingest.kafka import KafkaError, KafkaSettings, KafkaSink, KafkaSource
 from ingest.sources import Feed
 from processing.batch import ReadingBatch
 from processing.registry import Registry
+from live import make_topics
 from scored_feeds import Scored, assert_same_as_embedded, city_registry, consume
 
 pytestmark = [pytest.mark.integration,
@@ -52,17 +53,6 @@ def stream(registry: Registry) -> ReadingBatch:
     batch, labels = CitySimulator(registry, seed=12, anomaly_rate=6.0).generate(T0, T0 + 4 * 3600)
     assert labels
     return batch
-
-
-async def make_topics(bootstrap: str, *names_partitions: tuple[str, int]) -> None:
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(n, p, 1) for n, p in names_partitions])
-    finally:
-        await admin.close()
 
 
 def kafka_settings(brokers, uid: str, **kw) -> KafkaSettings:

@@ -5,55 +5,30 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+
+from live import free_port, get_json, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 SENSOR = "BG-ENV-001"
 pytestmark = pytest.mark.integration
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _get(url: str) -> dict:
-    with urllib.request.urlopen(url, timeout=5) as resp:
-        return json.loads(resp.read())
-
-
-def _wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = predicate()
-            if last:
-                return last
-        except OSError:
-            pass
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
-
-
 @pytest.mark.parametrize("scheme", ["mqtt", "kafka"])
 def test_run_source_scores_what_the_broker_clients_publish(brokers, tmp_path: Path, scheme: str) -> None:
-    port = _free_port()
+    port = free_port()
     url = (f"mqtt://127.0.0.1:{brokers.mqtt_port}" if scheme == "mqtt"
            else f"kafka://{brokers.kafka_bootstrap}?group=run-source-{os.getpid()}")
     proc = subprocess.Popen([sys.executable, "-m", "ioc.cli", "run", "--port", str(port), "--source", url,
                              "--data-dir", str(tmp_path / "var")], cwd=REPO, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     try:
-        _wait_for(lambda: _get(f"http://127.0.0.1:{port}/api/health")["status"], 90, "the server")
+        wait_for(lambda: get_json(f"http://127.0.0.1:{port}/api/health")["status"], 90, "the server")
         t0 = time.time() - 3600
         # twelve ordinary river levels, then one above the registry's danger level (6.3 m): an alert
         lines = [json.dumps({"id": SENSOR, "ts": t0 + 300 * k, "v": 2.0 + 0.1 * (k % 3)}) for k in range(12)]
@@ -71,17 +46,17 @@ def test_run_source_scores_what_the_broker_clients_publish(brokers, tmp_path: Pa
                             "-X", "partitioner=murmur2_random"],
                            input="".join(f"{SENSOR}\t{line}\n" for line in lines), text=True, check=True,
                            timeout=30)
-        detail = _wait_for(lambda: (d := _get(f"http://127.0.0.1:{port}/api/sensors/{SENSOR}"))
+        detail = wait_for(lambda: (d := get_json(f"http://127.0.0.1:{port}/api/sensors/{SENSOR}"))
                            and len(d["recent"]["value"]) >= 13 and d,
                            60, "the readings in /api/sensors")
-        health = _get(f"http://127.0.0.1:{port}/api/health")
+        health = get_json(f"http://127.0.0.1:{port}/api/health")
         assert health["readings_total"] >= 13
         assert health["deadletters_total"] == 0
         assert detail["id"] == SENSOR
         assert detail["recent"]["value"][-13:] == [2.0 + 0.1 * (k % 3) for k in range(12)] + [7.0]
         assert detail["recent"]["ts"][-1] == pytest.approx(t0 + 300 * 12, abs=1e-3)
         # the alert reaches the operator API and the broker's alert topic
-        _wait_for(lambda: [a for a in _get(f"http://127.0.0.1:{port}/api/alerts?status=open")
+        wait_for(lambda: [a for a in get_json(f"http://127.0.0.1:{port}/api/alerts?status=open")
                            if a.get("sensor_id", a.get("sensor")) == SENSOR], 30, "the alert in /api/alerts")
         if scheme == "mqtt":
             out_alert, _ = alerts_sub.communicate(timeout=70)
@@ -91,7 +66,7 @@ def test_run_source_scores_what_the_broker_clients_publish(brokers, tmp_path: Pa
                 got = subprocess.run(["kcat", "-C", "-b", brokers.kafka_bootstrap, "-t", "ioc.alerts", "-o",
                                       "beginning", "-e", "-q"], capture_output=True, text=True, timeout=30)
                 return SENSOR in got.stdout
-            _wait_for(on_topic, 40, "the alert on ioc.alerts")
+            wait_for(on_topic, 40, "the alert on ioc.alerts")
     finally:
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=30)
