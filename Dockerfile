@@ -19,15 +19,17 @@ COPY simulators ./simulators
 COPY dashboard ./dashboard
 COPY ioc ./ioc
 COPY config ./config
-RUN pip install .
+COPY deploy ./deploy
+# The wheel carries the city (config/) and the broker templates (deploy/) as package data,
+# so the installed `ioc` needs nothing from /app.
+RUN pip install . && rm -rf /app/build
 
-# Run from the source tree: it carries the data files a wheel leaves out (the city's
-# GeoJSON, the dashboard's assets/).
-ENV PYTHONPATH=/app \
-    IOC_CITY_DIR=/app/config/bac_giang
-
-RUN useradd --create-home --uid 10001 ioc
+# The data folder (alert store, core checkpoints): a volume in docker-compose.yml, so a
+# redeploy keeps the alerts and warm-starts the anomaly core instead of relearning.
+ENV IOC_DATA_DIR=/data
+RUN useradd --create-home --uid 10001 ioc && mkdir -p /data && chown ioc /data
 USER ioc
+WORKDIR /home/ioc
 
 EXPOSE 8050
 CMD ["ioc", "run", "--host", "0.0.0.0", "--source", "kafka://kafka:9092"]

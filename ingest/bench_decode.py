@@ -28,7 +28,6 @@ from ingest.payloads import NGSI_ATTRIBUTES, decode_many
 from processing.kinds import KINDS
 from processing.registry import Registry
 
-REGISTRY_FILE = Path(__file__).resolve().parent.parent / "config" / "bac_giang" / "sensors.geojson"
 T0 = 1772412000.0
 BATCH = 1000
 # SenML spelling per kind (what a real gateway sends; converted to the canonical unit on decode)
@@ -38,8 +37,11 @@ SENML_UNIT = {"vehicle_count": "veh", "avg_speed": "km/h", "occupancy": "%", "pm
 
 
 def load_registry() -> Registry:
-    if REGISTRY_FILE.exists():
-        return Registry.from_geojson(json.loads(REGISTRY_FILE.read_text(encoding="utf-8")), str(REGISTRY_FILE))
+    from ioc.paths import city_dir
+
+    path = city_dir() / "sensors.geojson"
+    if path.exists():
+        return Registry.from_geojson(json.loads(path.read_text(encoding="utf-8")), str(path))
     return Registry.synthetic(240)
 
 

@@ -51,6 +51,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from ioc.paths import data_dir, deploy_dir
+
 __all__ = [
     "BrokerError", "BrokerSet", "BrokerStatus", "KAFKA_TOPICS", "add_parser", "default_data_dir",
     "ensure_kafka_libs", "find_program", "free_port", "kafka_version", "new_cluster_id",
@@ -59,8 +61,7 @@ __all__ = [
 Which = Literal["mqtt", "kafka"]
 BROKERS: tuple[Which, ...] = ("mqtt", "kafka")
 
-REPO = Path(__file__).resolve().parents[1]
-DEPLOY = REPO / "deploy"
+DEPLOY = deploy_dir()
 HOST = "127.0.0.1"
 
 #: Topics the IOC uses, with their partition counts (replication factor 1 on one node).
@@ -116,8 +117,8 @@ class BrokerStatus:
 
 
 def default_data_dir() -> Path:
-    """``<repo>/var/brokers`` (``/var/`` is git-ignored)."""
-    return REPO / "var" / "brokers"
+    """``<data-dir>/brokers`` (the data folder of :func:`ioc.paths.data_dir`)."""
+    return data_dir() / "brokers"
 
 
 def free_port() -> int:
@@ -138,9 +139,9 @@ def free_ports(n: int) -> list[int]:
 
 
 def shared_kafka_libs() -> Path:
-    """The Kafka jar cache tests and benchmarks share: ``$IOC_KAFKA_LIBS``, else ``<repo>/var/cache/kafka-libs``."""
+    """The Kafka jar cache tests and benchmarks share: ``$IOC_KAFKA_LIBS``, else ``<data-dir>/cache/kafka-libs``."""
     env = os.environ.get("IOC_KAFKA_LIBS", "").strip()
-    return Path(env).expanduser() if env else REPO / "var" / "cache" / "kafka-libs"
+    return Path(env).expanduser() if env else data_dir() / "cache" / "kafka-libs"
 
 
 def new_cluster_id() -> str:

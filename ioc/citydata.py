@@ -44,11 +44,11 @@ WARD_TYPES: tuple[str, ...] = ("ward", "commune", "industrial_zone")
 
 
 def default_city_dir() -> Path:
-    """The configured city directory: ``$IOC_CITY_DIR`` or the repo's ``config/bac_giang``."""
-    env = os.environ.get("IOC_CITY_DIR", "").strip()
-    if env:
-        return Path(env).expanduser()
-    return Path(__file__).resolve().parents[1] / "config" / "bac_giang"
+    """The configured city directory: ``$IOC_CITY_DIR`` or the shipped ``config/bac_giang``
+    (see :mod:`ioc.paths`)."""
+    from ioc.paths import city_dir
+
+    return city_dir()
 
 
 def _read_json(path: str | Path) -> Any:

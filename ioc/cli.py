@@ -207,7 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "are learned (default 84: 3.5 days)")
     p.add_argument("--registry", type=Path, help="sensors GeoJSON (default: the configured city)")
     p.add_argument("--data-dir", type=Path,
-                   help="data folder; the alert store is <data-dir>/alerts (default: var/ in the repository)")
+                   help="data folder; the alert store is <data-dir>/alerts (default: $IOC_DATA_DIR, var/ of "
+                        "a source checkout, or ~/.local/share/city-ioc when installed)")
     p.add_argument("--source", metavar="URL",
                    help="read readings from mqtt://HOST:1883[/topic] or kafka://HOST:9092 instead of the simulator")
     p.add_argument("--checkpoint-every", type=float, default=60.0, metavar="SECONDS",

@@ -41,8 +41,12 @@ __all__ = ["RunError", "RunOptions", "default_data_dir", "serve"]
 
 
 def default_data_dir() -> Path:
-    """``<repo>/var`` (git-ignored); the alert store is ``<data-dir>/alerts/alerts.sqlite3``."""
-    return Path(__file__).resolve().parents[1] / "var"
+    """The data folder (:func:`ioc.paths.data_dir`: ``$IOC_DATA_DIR``, the checkout's git-ignored
+    ``var/``, or ``~/.local/share/city-ioc`` when installed); the alert store is
+    ``<data-dir>/alerts/alerts.sqlite3``."""
+    from ioc.paths import data_dir
+
+    return data_dir()
 
 
 class RunError(Exception):

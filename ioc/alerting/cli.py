@@ -23,8 +23,10 @@ __all__ = ["add_parsers", "default_alerts_dir"]
 
 
 def default_alerts_dir() -> Path:
-    """``<repo>/var/alerts`` (``/var/`` is git-ignored)."""
-    return Path(__file__).resolve().parents[2] / "var" / "alerts"
+    """``<data-dir>/alerts`` (the data folder of :func:`ioc.paths.data_dir`)."""
+    from ioc.paths import data_dir
+
+    return data_dir() / "alerts"
 
 
 def _config(path: str | None) -> AlertingConfig:
