@@ -14,11 +14,18 @@ Per delivery the feed
 
 1. decodes every message with :func:`ingest.payloads.decode_many` (all three
    payload formats, bad input -> :class:`~ingest.payloads.DeadLetter`);
-2. drops redelivered readings: a reading whose timestamp is not newer than the
+2. drops redelivered readings and passes late ones on.  A reading newer than the
    newest one already scored for its sensor (the core's ``last_seen`` and the
-   feed's own record of what it handed out) is a duplicate -- counted, never
-   scored twice.  Within one delivery an exact ``(sensor, ts)`` repeat is one too.
-   (A reading that is genuinely late is indistinguishable and is dropped the same way.);
+   feed's own record) is new.  An older one is either a *redelivery* (the broker
+   sends again what was not acknowledged, or a producer retried) or genuinely
+   *late* (a gateway that buffered it, a replay that fills a gap).  The feed keeps,
+   per sensor, the timestamps of the last :data:`RECENT` readings it handed out and
+   the newest one it no longer holds (its *floor*; at start, the core's
+   ``last_seen``): an older reading that is among the recent ones, or not above the
+   floor, is a duplicate -- counted, never scored twice; one above the floor and
+   not among them was never handed out, so it is late and goes on to the core,
+   which scores it and flags it ``LATE`` without learning from it.  Within one
+   delivery an exact ``(sensor, ts)`` repeat is a duplicate too;
 3. sends the dead letters to their sink (Kafka ``ioc.deadletter``, or a
    :class:`~ingest.deadletters.DeadLetterFile` in MQTT/embedded mode) before the
    batch is handed out, so a dead letter is never lost either;
@@ -46,6 +53,9 @@ __all__ = ["BrokerSource", "DeadLetterSink", "Delivery", "Feed", "FeedItem", "Fe
            "SourceError", "open_feed", "open_source", "scheme_of"]
 
 log = logging.getLogger(__name__)
+
+#: Timestamps per sensor the feed remembers handing out, to tell a redelivery from a late reading.
+RECENT = 16
 
 
 class SourceError(Exception):
@@ -112,6 +122,7 @@ class FeedStats:
     messages: int = 0
     readings: int = 0                       # handed out to be scored
     duplicates: int = 0
+    late: int = 0                           # older than their sensor's newest, never seen: handed out
     deadletters: int = 0
     deadletters_by_reason: Mapping[str, int] = field(default_factory=dict)
     commits: int = 0
@@ -139,6 +150,10 @@ class Feed:
         self._idle_s = idle_s
         self._clock = clock
         self._newest = np.full(len(registry), np.nan)
+        self._recent = np.full((len(registry), RECENT), np.nan)   # handed-out timestamps, a ring per sensor
+        self._slot = np.zeros(len(registry), dtype=np.int64)       # each ring's next slot
+        self._floor: np.ndarray | None = None                      # newest handed-out ts no longer in a ring
+        self._late = 0
         self._sim_now: float | None = None
         self._wall_at: float = 0.0
         self._messages = 0
@@ -207,28 +222,70 @@ class Feed:
         >>> b, n = feed.deduplicate(ReadingBatch.from_arrays([0, 1, 1], [11, 5, 6], [3, 2, 4]))
         >>> b.ts.tolist(), n                                              # redelivered: only (1, 6) is new
         ([6.0], 2)
+        >>> b, n = feed.deduplicate(ReadingBatch.from_arrays([0, 0], [10.5, 10], [7, 1]))
+        >>> b.ts.tolist(), n, feed.stats().late                           # 10.5 is late, 10 was seen
+        ([10.5], 1, 1)
         """
         m = len(batch)
         if m == 0:
             return batch, 0
-        newest = self._newest
-        if self._last_seen is not None:
-            newest = np.fmax(newest, self._last_seen())
+        seen = self._last_seen() if self._last_seen is not None else None
+        if self._floor is None:                   # what the core scored before this feed: not in the rings
+            self._floor = (np.full(len(self._newest), -np.inf) if seen is None
+                           else np.where(np.isnan(seen), -np.inf, seen))
+        newest = self._newest if seen is None else np.fmax(self._newest, seen)
         s, ts = batch.sensor, batch.ts
         keep = ~(ts <= newest[s])                 # NaN newest (never seen) keeps everything
+        n_late = 0
+        if not keep.all():                        # older than the newest: redelivered, or late?
+            c = np.flatnonzero(~keep)
+            sc, tc = s[c], ts[c]
+            late = (tc > self._floor[sc]) & ~(self._recent[sc] == tc[:, None]).any(axis=1)
+            keep[c[late]] = True
+            n_late = int(np.count_nonzero(late))
         order = np.lexsort((ts, s))
         so, to = s[order], ts[order]
         if m > 1:
             repeat = np.zeros(m, dtype=bool)
             repeat[1:] = (so[1:] == so[:-1]) & (to[1:] == to[:-1])
             if repeat.any():
+                if n_late:                        # a late reading twice in one delivery is late once
+                    n_late -= int(np.count_nonzero(repeat & keep[order] & (to <= newest[so])))
                 keep[order[repeat]] = False
         # the newest timestamp per sensor in this batch: the last of each sensor's run in (sensor, ts) order
         last = np.r_[np.flatnonzero(so[1:] != so[:-1]), m - 1]
         idx = so[last]
         self._newest[idx] = np.fmax(self._newest[idx], to[last])
+        self._remember(order[keep[order]], s, ts)
+        self._late += n_late
         dups = int(m - np.count_nonzero(keep))
         return (batch if dups == 0 else batch.take(keep)), dups
+
+    def _remember(self, rows: np.ndarray, sensor: np.ndarray, ts: np.ndarray) -> None:
+        """Put the handed-out readings ``rows`` (in (sensor, ts) order) in their sensors' rings; what
+        a ring lets go of (and what never fits in it) raises its sensor's floor."""
+        if rows.size == 0:
+            return
+        assert self._floor is not None
+        sk, tk = sensor[rows], ts[rows]
+        starts = np.r_[0, np.flatnonzero(sk[1:] != sk[:-1]) + 1]
+        counts = np.diff(np.r_[starts, rows.size])
+        group = np.repeat(np.arange(starts.size), counts)
+        rank = np.arange(rows.size) - starts[group]
+        fits = np.minimum(counts, RECENT)
+        skip = counts - fits                       # the oldest of a sensor's many: straight to the floor
+        ins = rank >= skip[group]
+        if not ins.all():
+            np.maximum.at(self._floor, sk[~ins], tk[~ins])
+        si = sk[ins]
+        slot = (self._slot[si] + rank[ins] - skip[group[ins]]) % RECENT
+        gone = self._recent[si, slot]
+        held = ~np.isnan(gone)
+        if held.any():
+            np.maximum.at(self._floor, si[held], gone[held])
+        self._recent[si, slot] = tk[ins]
+        first = sk[starts]
+        self._slot[first] = (self._slot[first] + fits) % RECENT
 
     def _advance_clock(self, batch: ReadingBatch) -> float:
         wall = self._clock()
@@ -241,7 +298,7 @@ class Feed:
         return self._sim_now
 
     def stats(self) -> FeedStats:
-        return FeedStats(self._messages, self._readings, self._duplicates, sum(self._dead.values()),
+        return FeedStats(self._messages, self._readings, self._duplicates, self._late, sum(self._dead.values()),
                          dict(self._dead), self._commits)
 
 
