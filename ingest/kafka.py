@@ -37,7 +37,7 @@ code, source and time of reception in headers).  It is idempotent
 
 Exceptions::
 
-    KafkaError                one line naming the address or topic
+    KafkaTransportError                one line naming the address or topic
 """
 from __future__ import annotations
 
@@ -55,8 +55,9 @@ from aiokafka import errors as kerr
 from ingest.kafka_batches import ValueBatch, batch_values
 from ingest.lifecycle import FlushingLifecycle, Lifecycle
 from ingest.sources import Delivery
+from processing.errors import TransportError
 
-__all__ = ["DEADLETTER_TOPIC", "KafkaError", "KafkaSettings", "KafkaSink", "KafkaSource", "READINGS_TOPIC",
+__all__ = ["DEADLETTER_TOPIC", "KafkaTransportError", "KafkaSettings", "KafkaSink", "KafkaSource", "READINGS_TOPIC",
            "ALERTS_TOPIC"]
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,7 @@ JOIN_TIMEOUT_S = 15.0
 MAX_DEAD_PAYLOAD = 900_000
 
 
-class KafkaError(Exception):
+class KafkaTransportError(TransportError):
     """A Kafka problem a user can fix; the message is one line naming the address or topic."""
 
 
@@ -109,21 +110,21 @@ class KafkaSettings:
 
     def __post_init__(self) -> None:
         if not self.bootstrap or any(":" not in h for h in self.bootstrap.split(",")):
-            raise KafkaError(f"{self.url}: want kafka://HOST:PORT[,HOST:PORT]")
+            raise KafkaTransportError(f"{self.url}: want kafka://HOST:PORT[,HOST:PORT]")
         if not self.group:
-            raise KafkaError(f"{self.url}: group must not be empty")
+            raise KafkaTransportError(f"{self.url}: group must not be empty")
         for name in ("topic", "alerts_topic", "deadletter_topic"):
             value = getattr(self, name)
             if not value or any(c in value for c in " /#+,"):
-                raise KafkaError(f"{self.url}: {name} {value!r} is not a valid Kafka topic name")
+                raise KafkaTransportError(f"{self.url}: {name} {value!r} is not a valid Kafka topic name")
         if self.max_batch < 1:
-            raise KafkaError(f"{self.url}: max_batch must be >= 1, got {self.max_batch}")
+            raise KafkaTransportError(f"{self.url}: max_batch must be >= 1, got {self.max_batch}")
         if self.offset_reset not in ("earliest", "latest"):
-            raise KafkaError(f"{self.url}: offset_reset must be earliest or latest, got {self.offset_reset!r}")
+            raise KafkaTransportError(f"{self.url}: offset_reset must be earliest or latest, got {self.offset_reset!r}")
         if self.payload_format is not None:
             from ingest.payloads import FORMATS
             if self.payload_format not in FORMATS:
-                raise KafkaError(f"{self.url}: format must be one of {', '.join(FORMATS)}, got "
+                raise KafkaTransportError(f"{self.url}: format must be one of {', '.join(FORMATS)}, got "
                                  f"{self.payload_format!r}")
 
     @classmethod
@@ -131,21 +132,21 @@ class KafkaSettings:
         """``kafka://host:port[,host:port]?group=G&topic=T&alerts=T&deadletter=T&client_id=…&format=…``."""
         parts = urlsplit(url.strip())
         if parts.scheme != "kafka" or not parts.netloc:
-            raise KafkaError(f"{url}: not a Kafka address (want kafka://HOST:9092)")
+            raise KafkaTransportError(f"{url}: not a Kafka address (want kafka://HOST:9092)")
         hosts = [h if ":" in h else f"{h}:9092" for h in parts.netloc.split(",") if h]
         for h in hosts:
             port = h.rsplit(":", 1)[1]
             if not port.isdigit() or not 0 < int(port) < 65536:
-                raise KafkaError(f"{url}: port must be a number 1..65535, got {port!r}")
+                raise KafkaTransportError(f"{url}: port must be a number 1..65535, got {port!r}")
         query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
         known = {"group", "topic", "alerts", "deadletter", "client_id", "format", "max_batch", "offset_reset"}
         unknown = sorted(set(query) - known)
         if unknown:
-            raise KafkaError(f"{url}: unknown option {unknown[0]!r} (known: {', '.join(sorted(known))})")
+            raise KafkaTransportError(f"{url}: unknown option {unknown[0]!r} (known: {', '.join(sorted(known))})")
         try:
             max_batch = int(query.get("max_batch", MAX_BATCH))
         except ValueError:
-            raise KafkaError(f"{url}: option 'max_batch' must be an integer") from None
+            raise KafkaTransportError(f"{url}: option 'max_batch' must be an integer") from None
         values: dict[str, Any] = dict(
             bootstrap=",".join(hosts), group=query.get("group") or cls.group,
             topic=query.get("topic") or READINGS_TOPIC, alerts_topic=query.get("alerts") or ALERTS_TOPIC,
@@ -200,7 +201,7 @@ class KafkaSource(Lifecycle):
             value_deserializer=batch_values,     # values per record batch, see ingest.kafka_batches
             max_partition_fetch_bytes=MAX_PARTITION_FETCH_BYTES, request_timeout_ms=30_000,
             session_timeout_ms=10_000, heartbeat_interval_ms=2_000, retry_backoff_ms=200)
-        missing = KafkaError(f"{s.url}: topic {s.topic!r} does not exist (start the brokers with "
+        missing = KafkaTransportError(f"{s.url}: topic {s.topic!r} does not exist (start the brokers with "
                              f"'ioc brokers start', which creates it)")
         try:
             await consumer.start()
@@ -210,7 +211,7 @@ class KafkaSource(Lifecycle):
             raise missing from None
         except (kerr.KafkaError, OSError) as exc:
             await _quiet_stop(consumer)
-            raise KafkaError(f"cannot connect to {s.url}: {_explain(exc)}") from None
+            raise KafkaTransportError(f"cannot connect to {s.url}: {_explain(exc)}") from None
         if s.topic not in topics:
             await _quiet_stop(consumer)
             raise missing
@@ -241,7 +242,7 @@ class KafkaSource(Lifecycle):
         """``getmany`` batches as they come; with ``idle_s``, an empty batch after that long without records."""
         consumer = self._consumer
         if consumer is None:
-            raise KafkaError(f"{self.settings.url}: the source is not started (use 'async with')")
+            raise KafkaTransportError(f"{self.settings.url}: the source is not started (use 'async with')")
         max_batch = self.settings.max_batch
         per_item = float(max_batch)   # records per getmany item, averaged: a record batch holds up to 10k or so
         quiet_since = time.monotonic()
@@ -255,7 +256,7 @@ class KafkaSource(Lifecycle):
                     log.warning("kafka: %s: %s; retrying", self.settings.url, _explain(exc))
                     await asyncio.sleep(0.5)
                     continue
-                raise KafkaError(f"{self.settings.url}: {_explain(exc)}") from None
+                raise KafkaTransportError(f"{self.settings.url}: {_explain(exc)}") from None
             if not data:
                 self._lag.clear()                       # nothing to fetch anywhere: caught up
                 if idle_s is not None and time.monotonic() - quiet_since >= idle_s:
@@ -389,7 +390,7 @@ class KafkaSink(FlushingLifecycle):
     """Produce readings, alerts and dead letters; ``async with`` starts and flushes/stops it.
 
     Sends do not wait per record: :meth:`send` enqueues, :meth:`flush` waits for every
-    acknowledgement and raises :class:`KafkaError` if a record could not be written.
+    acknowledgement and raises :class:`KafkaTransportError` if a record could not be written.
     """
 
     def __init__(self, settings: KafkaSettings, *, linger_ms: int = LINGER_MS) -> None:
@@ -412,7 +413,7 @@ class KafkaSink(FlushingLifecycle):
             await producer.start()
         except (kerr.KafkaError, OSError) as exc:
             await _quiet_stop(producer)
-            raise KafkaError(f"cannot connect to kafka://{s.bootstrap}: {_explain(exc)}") from None
+            raise KafkaTransportError(f"cannot connect to kafka://{s.bootstrap}: {_explain(exc)}") from None
         self._producer = producer
 
     async def close(self) -> None:
@@ -422,7 +423,7 @@ class KafkaSink(FlushingLifecycle):
 
     def _need(self) -> AIOKafkaProducer:
         if self._producer is None:
-            raise KafkaError(f"kafka://{self.settings.bootstrap}: the sink is not started (use 'async with')")
+            raise KafkaTransportError(f"kafka://{self.settings.bootstrap}: the sink is not started (use 'async with')")
         return self._producer
 
     async def send(self, topic: str, value: bytes, key: bytes | None = None,
@@ -432,7 +433,7 @@ class KafkaSink(FlushingLifecycle):
         try:
             fut = await producer.send(topic, value, key=key, headers=list(headers) if headers else None)
         except kerr.KafkaError as exc:
-            raise KafkaError(f"kafka://{self.settings.bootstrap}: cannot send to {topic!r}: {_explain(exc)}") from None
+            raise KafkaTransportError(f"kafka://{self.settings.bootstrap}: cannot send to {topic!r}: {_explain(exc)}") from None
         self._futures.append(fut)
         self.sent += 1
         if len(self._futures) >= 50_000:
@@ -482,5 +483,5 @@ class KafkaSink(FlushingLifecycle):
             try:
                 await fut
             except kerr.KafkaError as exc:
-                raise KafkaError(f"kafka://{self.settings.bootstrap}: a record could not be written: "
+                raise KafkaTransportError(f"kafka://{self.settings.bootstrap}: a record could not be written: "
                                  f"{_explain(exc)}") from None

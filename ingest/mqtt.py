@@ -64,6 +64,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from ingest.lifecycle import FlushingLifecycle, Lifecycle
 from ingest.sources import Delivery
+from processing.errors import TransportError
 
 __all__ = ["MqttError", "MqttPublisher", "MqttSettings", "MqttSource"]
 
@@ -98,7 +99,7 @@ _FATAL_CONNECT = {"Bad user name or password", "Not authorized", "Client identif
 _FATAL_DISCONNECT = {"Session taken over", "Not authorized", "Bad user name or password"}
 
 
-class MqttError(Exception):
+class MqttError(TransportError):
     """An MQTT problem a user can fix; the message is one line naming the address or topic."""
 
 

@@ -14,10 +14,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from processing.errors import InputError
+
 __all__ = ["Series", "SeriesFileError", "read_series", "read_series_csv"]
 
 
-class SeriesFileError(ValueError):
+class SeriesFileError(InputError):
     """A series file that cannot be read; the message names the file and line."""
 
 

@@ -48,6 +48,7 @@ import numpy as np
 
 from processing.batch import ReadingBatch
 from processing.registry import Registry
+from processing.errors import TransportError
 
 __all__ = ["BrokerSource", "DeadLetterSink", "Delivery", "Feed", "FeedItem", "FeedStats", "FileDeadLetters",
            "SourceError", "open_feed", "open_source", "scheme_of"]
@@ -58,7 +59,7 @@ log = logging.getLogger(__name__)
 RECENT = 16
 
 
-class SourceError(Exception):
+class SourceError(TransportError):
     """A source address that cannot be used; one line naming it."""
 
 
@@ -327,7 +328,7 @@ def open_source(url: str, *, role: str = "ingest", start_offsets: Mapping[str, i
             return MqttSource(MqttSettings.from_url(url), client_id_role=role)
         except MqttError as exc:
             raise SourceError(str(exc)) from None
-    from ingest.kafka import KafkaError, KafkaSettings, KafkaSource
+    from ingest.kafka import KafkaTransportError, KafkaSettings, KafkaSource
 
     try:
         settings = KafkaSettings.from_url(url)
@@ -340,7 +341,7 @@ def open_source(url: str, *, role: str = "ingest", start_offsets: Mapping[str, i
             return out
 
         return KafkaSource(settings, start_offsets=of_topic(start_offsets), replay_until=of_topic(replay_until))
-    except KafkaError as exc:
+    except KafkaTransportError as exc:
         raise SourceError(str(exc)) from None
 
 

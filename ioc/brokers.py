@@ -52,6 +52,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ioc.paths import data_dir, deploy_dir
+from processing.errors import IocError
 
 __all__ = [
     "BrokerError", "BrokerSet", "BrokerStatus", "KAFKA_TOPICS", "add_parser", "default_data_dir",
@@ -94,7 +95,7 @@ logger.request.level = WARN
 """
 
 
-class BrokerError(Exception):
+class BrokerError(IocError):
     """A broker could not be installed, started or stopped; the message is one line."""
 
 

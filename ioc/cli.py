@@ -10,10 +10,12 @@ import sys
 import time
 from pathlib import Path
 
+from processing.errors import IocError
+
 __all__ = ["main"]
 
 
-class UserError(Exception):
+class UserError(IocError):
     """An error the user can fix; printed as one line."""
 
 
@@ -238,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except UserError as exc:
+    except IocError as exc:           # UserError, and whatever a command let through: one line
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -37,6 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from processing.errors import IocError
+
 __all__ = ["RunError", "RunOptions", "default_data_dir", "serve"]
 
 
@@ -49,7 +51,7 @@ def default_data_dir() -> Path:
     return data_dir()
 
 
-class RunError(Exception):
+class RunError(IocError):
     """A problem the user can fix (busy port, bad file); the message is one line."""
 
 

@@ -104,7 +104,7 @@ class _Out:
             except MqttError as exc:
                 raise _user_error(str(exc)) from None
         else:
-            from ingest.kafka import KafkaError, KafkaSettings, KafkaSink
+            from ingest.kafka import KafkaTransportError, KafkaSettings, KafkaSink
 
             try:
                 settings = KafkaSettings.from_url(self.url)
@@ -112,7 +112,7 @@ class _Out:
                     self._pub = sink
                     self.url = f"kafka://{settings.bootstrap} topic {settings.topic}"
                     yield self
-            except KafkaError as exc:
+            except KafkaTransportError as exc:
                 raise _user_error(str(exc)) from None
 
     async def send(self, messages: Sequence[Any], readings: int) -> None:
@@ -342,14 +342,14 @@ def bridge(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
 
 async def _bridge(args: argparse.Namespace, registry: Any, out: TextIO) -> int:
     from ingest.encoders import encode
-    from ingest.kafka import KafkaError, KafkaSettings, KafkaSink
+    from ingest.kafka import KafkaTransportError, KafkaSettings, KafkaSink
     from ingest.mqtt import MqttError, MqttSettings, MqttSource
     from ingest.payloads import decode
 
     try:
         msettings = MqttSettings.from_url(args.source)
         ksettings = KafkaSettings.from_url(args.sink)
-    except (MqttError, KafkaError) as exc:
+    except (MqttError, KafkaTransportError) as exc:
         raise _user_error(str(exc)) from None
     ids = registry.ids
     stop = _stop_event()
@@ -383,7 +383,7 @@ async def _bridge(args: argparse.Namespace, registry: Any, out: TextIO) -> int:
                     await src.commit(delivery)         # ... before the broker may forget it
                 if stop.is_set():
                     break
-    except (MqttError, KafkaError) as exc:
+    except (MqttError, KafkaTransportError) as exc:
         raise _user_error(str(exc)) from None
     print(f"bridged {forwarded:,} messages ({readings:,} readings) in {time.time() - started:.1f} s; "
           f"{dead_total:,} dead letters to {ksettings.deadletter_topic}", file=out, flush=True)

@@ -37,6 +37,7 @@ import numpy as np
 from processing.batch import ReadingBatch
 from processing.reasons import Reason
 from processing.registry import Registry
+from processing.errors import IocError
 
 T = TypeVar("T")
 
@@ -60,7 +61,7 @@ _STATE_RANK = {"open": 0, "acknowledged": 1, "resolved": 2}
 _SYSTEM = "system"
 
 
-class AlertError(ValueError):
+class AlertError(IocError, ValueError):
     """An operator action that cannot be done (unknown alert, already resolved, no name)."""
 
 

@@ -42,6 +42,7 @@ import numpy as np
 
 from processing.config import CoreConfig
 from processing.registry import Registry
+from processing.errors import StateError
 
 __all__ = ["FORMAT_VERSION", "MAGIC", "SHAPE_FIELDS", "Checkpoint", "CheckpointCorrupt", "CheckpointError",
            "CheckpointMismatch", "check", "config_shape", "decode", "encode", "encode_parts", "layout_fingerprint",
@@ -57,7 +58,7 @@ _ALIGN = 64
 _MAX_HEADER = 64 * 1024 * 1024
 
 
-class CheckpointError(ValueError):
+class CheckpointError(StateError, ValueError):
     """A checkpoint that cannot be used; the message is one line."""
 
 

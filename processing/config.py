@@ -9,12 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from typing import Any, Mapping
+from processing.errors import ConfigError
 
 __all__ = ["CoreConfig", "ConfigError"]
 
-
-class ConfigError(ValueError):
-    """A setting out of range; the message names the field."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,13 +21,14 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from processing.kinds import DOMAINS, KINDS
+from processing.errors import InputError
 
 __all__ = ["Registry", "RegistryError", "SensorSpec"]
 
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 
 
-class RegistryError(ValueError):
+class RegistryError(InputError):
     """A registry file that cannot be used; the message is one line naming the place."""
 
 

@@ -32,6 +32,7 @@ from email.utils import make_msgid
 from typing import Any, Mapping, Protocol
 
 from ioc.alerting.store import Delivery
+from processing.errors import DeliveryError as IocDeliveryError
 
 __all__ = ["Channel", "DeliveryError", "EmailChannel", "KafkaTopicPublisher", "MqttTopicPublisher",
            "SmtpSettings", "TopicChannel", "TopicPublisher", "WebhookChannel", "sign", "verify_signature"]
@@ -40,7 +41,7 @@ SIGNATURE_HEADER = "X-IOC-Signature"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 
-class DeliveryError(Exception):
+class DeliveryError(IocDeliveryError):
     """A delivery attempt failed; ``retriable`` says whether another attempt can help."""
 
     def __init__(self, message: str, *, retriable: bool = True) -> None:

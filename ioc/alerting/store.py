@@ -34,6 +34,7 @@ from typing import Any, Iterable, Mapping
 
 from processing.alerting.engine import Event, Incident, Outcome, Routed
 from processing.alerts import Alert
+from processing.errors import StateError
 
 __all__ = ["AlertStore", "Delivery", "StoreError"]
 
@@ -69,7 +70,7 @@ CREATE TABLE IF NOT EXISTS audit (
 """
 
 
-class StoreError(RuntimeError):
+class StoreError(StateError, RuntimeError):
     """The alert store cannot be opened or used (message names the file)."""
 
 

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any, Mapping, Sequence
 
 from processing.kinds import DOMAINS
+from processing.errors import ConfigError
 
 __all__ = ["AlertingConfig", "CapSettings", "ConfigError", "DAYS", "DeliverySettings", "EngineSettings",
            "EscalationLevel", "Officer", "Rule", "SEVERITIES", "Shift", "Silence", "Team", "parse_config"]
@@ -28,9 +29,6 @@ KINDS_OF_ALERT: tuple[str, ...] = ("limit", "stuck", "deviation", "seasonal", "r
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
-
-class ConfigError(ValueError):
-    """An alerting configuration that cannot be used; one line naming file, table and key."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 
 from ingest.encoders import encode
-from ingest.kafka import KafkaError, KafkaSettings, KafkaSink, KafkaSource
+from ingest.kafka import KafkaTransportError, KafkaSettings, KafkaSink, KafkaSource
 from ingest.sources import Feed
 from processing.batch import ReadingBatch
 from processing.registry import Registry
@@ -246,13 +246,13 @@ async def test_unreachable_broker_missing_topic_and_bad_addresses_are_one_line_e
     from ioc.brokers import free_port
 
     port = free_port()
-    with pytest.raises(KafkaError, match=rf"cannot connect to kafka://127\.0\.0\.1:{port}"):
+    with pytest.raises(KafkaTransportError, match=rf"cannot connect to kafka://127\.0\.0\.1:{port}"):
         async with KafkaSource(KafkaSettings(bootstrap=f"127.0.0.1:{port}")):
             pass
-    with pytest.raises(KafkaError, match="topic 'no.such.topic' does not exist"):
+    with pytest.raises(KafkaTransportError, match="topic 'no.such.topic' does not exist"):
         async with KafkaSource(KafkaSettings(bootstrap=brokers.kafka_bootstrap, topic="no.such.topic")):
             pass
-    with pytest.raises(KafkaError, match="not a Kafka address"):
+    with pytest.raises(KafkaTransportError, match="not a Kafka address"):
         KafkaSettings.from_url("mqtt://127.0.0.1:9092")
-    with pytest.raises(KafkaError, match="unknown option 'grp'"):
+    with pytest.raises(KafkaTransportError, match="unknown option 'grp'"):
         KafkaSettings.from_url("kafka://127.0.0.1:9092?grp=x")
