@@ -129,6 +129,12 @@ def prometheus_text(snap: Snapshot) -> str:
         "# HELP ioc_deadletters_total Readings rejected as dead letters.",
         "# TYPE ioc_deadletters_total counter",
         f"ioc_deadletters_total {m.deadletters_total}",
+        "# HELP ioc_batches_total Batches processed by the pipeline (readings or an idle tick).",
+        "# TYPE ioc_batches_total counter",
+        f"ioc_batches_total {m.batches_total}",
+        "# HELP ioc_snapshot_builds_total Display snapshots built (when read after a change, not per batch).",
+        "# TYPE ioc_snapshot_builds_total counter",
+        f"ioc_snapshot_builds_total {m.snapshot_builds_total}",
         "# HELP ioc_deadletters_by_reason_total Dead letters by reason.",
         "# TYPE ioc_deadletters_by_reason_total counter",
     ]

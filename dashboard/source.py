@@ -149,6 +149,8 @@ class Metrics:
     deadletters_total: int = 0
     deadletters_by_reason: Mapping[str, int] = field(default_factory=dict)
     stages: Mapping[str, LatencyHistogram] = field(default_factory=dict)
+    batches_total: int = 0                  # batches processed (readings or an idle tick)
+    snapshot_builds_total: int = 0          # snapshots built (one per read that found a change)
 
 
 @dataclass(frozen=True, eq=False)

@@ -180,13 +180,12 @@ async def measure(bs: Any, transport: str, rate: float, seconds: float, warmup: 
     received: list[tuple[str, int, float]] = []          # (sensor id, second opened, receive time)
 
     class TimedPipeline(Pipeline):
-        def process(self, batch: ReadingBatch, sim_now: float, **kw: Any) -> Any:
-            snap = super().process(batch, sim_now, **kw)
+        def process(self, batch: ReadingBatch, sim_now: float, **kw: Any) -> None:
+            super().process(batch, sim_now, **kw)
             if len(batch):
                 keep = batch.ts >= measured_from
                 if keep.any():
                     scored.append(time.time() - batch.ts[keep])
-            return snap
 
     if transport == "mqtt":
         topic = f"city/{uid}/environment/mixed"

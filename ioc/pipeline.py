@@ -490,12 +490,27 @@ class Pipeline:
         self._dead: dict[str, int] = {"unknown_sensor": 0, "non_finite": 0, "out_of_range": 0}
         self._hist = {s: _Histogram() for s in STAGES}
         self._rate = _Rate(cfg.rate_window_s)
+        self.batches = 0                      # batches processed (readings or an idle tick)
+        self.snapshot_builds = 1              # snapshots built, this first one included
         self._snapshot = self._build_snapshot(status="starting")
+        self._dirty: str | None = None        # the status to build the next snapshot with, if one is due
 
     # ---------------------------------------------------------- public API
     def snapshot(self) -> Snapshot:
-        """The latest published snapshot (immutable; safe from any thread)."""
-        return self._snapshot
+        """The current snapshot (immutable; safe from any thread).
+
+        Built when a reader asks and something changed since the last one (a batch, an
+        operator's action), not on every batch: the display reads once a second while a broker
+        feed brings hundreds of batches, and a build copies registry-sized arrays and queries
+        the alert store."""
+        with self._lock:
+            if self._dirty is not None:
+                t0 = time.perf_counter()
+                self.snapshot_builds += 1
+                self._snapshot = self._build_snapshot(self._dirty)
+                self._dirty = None
+                self._hist["publish"].observe(time.perf_counter() - t0)
+            return self._snapshot
 
     def recent(self, sensor: int) -> dict[str, np.ndarray]:
         if not 0 <= sensor < len(self.registry):
@@ -645,7 +660,7 @@ class Pipeline:
                               skipped_s=skipped, offsets=offsets, readings_total=self._readings_total,
                               alerted_to=self._alerted_to if source is None else (self._replay_until or None))
         with self._lock:
-            self._snapshot = self._build_snapshot(status="starting")
+            self._publish("starting")
         return self.warm
 
     def _watch_silence(self, pos: Mapping[str, Any]) -> None:
@@ -735,14 +750,15 @@ class Pipeline:
         batch, labels = self._stream.advance(sim_now)
         self._hist["simulate"].observe(time.perf_counter() - start)
         self.injected.extend(labels)
-        snap = self.process(batch, sim_now)
+        self.process(batch, sim_now)
         self._maybe_checkpoint()
-        return snap
+        return self.snapshot()
 
     def process(self, batch: ReadingBatch, sim_now: float, *, status: str = "ok",
                 queued_at: float | None = None, replay: bool = False, behind: bool = False,
-                offsets: Mapping[str, int] | None = None) -> Snapshot:
-        """Validate, score, alert and publish one batch at simulated time ``sim_now``.
+                offsets: Mapping[str, int] | None = None) -> None:
+        """Validate, score and alert one batch at simulated time ``sim_now``; the snapshot is then
+        out of date, and built when next read (:meth:`snapshot`).
 
         ``replay``: readings the run before a warm start had already alerted on (learned, not
         alerted on again); ``behind``: the source is catching up a backlog (Kafka partitions
@@ -788,10 +804,9 @@ class Pipeline:
             t3 = time.perf_counter()
             self._hist["alerts"].observe(t3 - t2)
             self._readings_total += len(batch)
+            self.batches += 1
             self._rate.add(self._clock(), len(batch))
-            snap = self._publish(status)
-            self._hist["publish"].observe(time.perf_counter() - t3)
-            return snap
+            self._publish(status)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Go live until ``stop`` is set: a producer advancing the simulator every ``tick_s``
@@ -981,10 +996,9 @@ class Pipeline:
         run = alarm_rate(opened, cleared, team, now, since + 1e-6)
         return hour, run
 
-    def _publish(self, status: str | None = None) -> Snapshot:
-        snap = self._build_snapshot(status or ("ok" if self._prerolled else "warming_up"))
-        self._snapshot = snap
-        return snap
+    def _publish(self, status: str | None = None) -> None:
+        """Mark the snapshot out of date; the next :meth:`snapshot` builds it (with ``status``)."""
+        self._dirty = status or ("ok" if self._prerolled else "warming_up")
 
     def _build_snapshot(self, status: str) -> Snapshot:
         cfg = self.config
@@ -1015,7 +1029,7 @@ class Pipeline:
             deadletters_total=sum(self._dead.values()), alerts_open=n_open, alerts_active=n_active,
             newest_age_s=now - newest if math.isfinite(newest) else float("nan"))
         metrics = Metrics(self._readings_total, sum(self._dead.values()), dict(self._dead),
-                          {k: h.frozen() for k, h in self._hist.items()})
+                          {k: h.frozen() for k, h in self._hist.items()}, self.batches, self.snapshot_builds)
         return Snapshot(
             run_id=self.run_id, seq=self._seq, sim_time=now, wall_time=wall, speed=cfg.speed,
             registry=self.registry, extras=self.extras, last_value=self._last_value.copy(), last_ts=last_ts,

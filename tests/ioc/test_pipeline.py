@@ -19,11 +19,14 @@ class FakeClock:
     def __init__(self, t: float = 1_000.0) -> None:
         self.t = t
         self.sleeps = 0
+        self.busy = lambda: False       # e.g. a background write: wall time waits for it
 
     def __call__(self) -> float:
         return self.t
 
     async def sleep(self, seconds: float) -> None:
+        while self.busy():              # the seconds pass for the disk too: it is not outrun
+            await asyncio.sleep(0.001)
         self.t += seconds
         self.sleeps += 1
         await asyncio.sleep(0)
@@ -141,13 +144,36 @@ def test_alerts_appear_and_operators_act_through_the_pipeline(city) -> None:
     assert (p.core.in_alert() == in_alert | (p.core.in_alert() & (p.snapshot().status == OFFLINE))).all()
 
 
+def test_the_snapshot_is_built_when_read_after_a_change_not_for_every_batch(city) -> None:
+    p = make(city, FakeClock())
+    p.preroll()
+    first = p.snapshot()
+    builds = p.snapshot_builds
+    assert p.snapshot() is first and p.snapshot_builds == builds          # nothing changed: no build
+    t = START
+    for k in range(50):                                                    # fifty batches, nobody reading
+        t += 60.0
+        p.step(t) if k == 49 else p.process(p._stream.advance(t)[0], t)
+    assert p.snapshot_builds == builds + 1                                 # step() read it once
+    snap = p.snapshot()
+    assert snap.sim_time == t and snap.metrics.batches_total == first.metrics.batches_total + 50
+    assert snap.health.readings_total > first.health.readings_total
+    assert p.snapshot() is snap and snap.metrics.snapshot_builds_total == p.snapshot_builds
+    opened = [a for a in snap.alerts if a.state == "open"]                 # (12 anomalies per sensor-day)
+    assert opened
+    p.acknowledge(opened[0].id, "Lê Văn Cường")                            # an operator's action is a change
+    after = p.snapshot()
+    assert after is not snap and {a.id: a for a in after.alerts}[opened[0].id].state == "acknowledged"
+
+
 def test_bad_readings_become_dead_letters(city) -> None:
     p = make(city, FakeClock())
     p.preroll()
     n = len(p.registry)
     t = START + 1.0
     batch = ReadingBatch.from_arrays([0, 1, 2, n + 5, 3], [t] * 5, [5.0, np.nan, -1e9, 1.0, 6.0])
-    snap = p.process(batch, t)
+    p.process(batch, t)
+    snap = p.snapshot()
     assert snap.metrics.deadletters_by_reason == {"unknown_sensor": 1, "non_finite": 1, "out_of_range": 1}
     assert snap.health.deadletters_total == 3
 
@@ -498,6 +524,7 @@ def test_a_checkpoint_of_another_city_seed_is_refused_and_changes_nothing(city, 
 def test_run_checkpoints_periodically_and_at_a_clean_stop(city, tmp_path) -> None:
     clock = FakeClock()
     p = _warm(city, clock, tmp_path, every_s=5.0)
+    clock.busy = lambda: p.checkpointer.busy
     p.preroll()
 
     async def main() -> None:
