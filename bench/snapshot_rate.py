@@ -22,7 +22,8 @@ import time
 import numpy as np
 
 from ioc.citydata import default_city_dir, load_registry
-from ioc.pipeline import Pipeline, PipelineConfig, load_extras
+from ioc.citydata import load_extras
+from ioc.pipeline import Pipeline, PipelineConfig
 from processing.batch import ReadingBatch
 
 START = 1_772_384_400.0

@@ -1,4 +1,4 @@
-"""Load a city's configuration: the sensor registry and the ward polygons.
+"""Load a city's configuration: the sensor registry, the ward polygons and the sensors' extra facts.
 
 A city lives in one directory (``config/bac_giang`` for Bắc Giang) holding
 
@@ -6,6 +6,9 @@ A city lives in one directory (``config/bac_giang`` for Bắc Giang) holding
   :meth:`processing.registry.Registry.from_geojson`;
 * ``wards.geojson`` -- a FeatureCollection of Polygons, one per ward, commune
   or industrial zone, whose ``name`` is what a sensor's ``ward`` refers to.
+
+The sensors' file also carries what the KPI tiles need beyond the registry: a river
+gauge's three flood alert levels and a feeder's rating (:func:`load_extras`).
 
 This module is the I/O side of that: it reads the files and turns every user
 error (missing file, JSON syntax error, invalid content) into a single
@@ -21,19 +24,21 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 
+from dashboard.source import SensorExtras
 from processing.registry import Registry, RegistryError, feature_properties
 
 __all__ = [
     "WARD_TYPES",
     "Wards",
     "default_city_dir",
+    "extras_from_registry",
+    "load_extras",
     "load_registry",
     "load_wards",
     "point_in_ward",
@@ -211,3 +216,42 @@ def load_wards(path: str | Path) -> Wards:
         types.append(wtype)
         rings.append(ring)
     return Wards(tuple(names), tuple(types), tuple(rings))
+
+
+def load_extras(path: str | Path, registry: Registry) -> SensorExtras:
+    """Flood alert levels (``alert_level_1/2/3``) and feeder ratings (``rated_mw``) from the
+    registry GeoJSON's properties; registry limits fill in where the file has none."""
+    extras = extras_from_registry(registry)
+    try:
+        obj = json.loads(Path(path).read_text(encoding="utf-8-sig"))
+        features = obj.get("features", []) if isinstance(obj, dict) else []
+    except (OSError, ValueError):
+        return extras
+    levels, rated = extras.alert_levels.copy(), extras.rated.copy()
+    for feat in features:
+        props = feat.get("properties") if isinstance(feat, dict) else None
+        if not isinstance(props, dict):
+            continue
+        i = registry.index_of(str(props.get("id")))
+        if i < 0:
+            continue
+        for j in range(3):
+            v = props.get(f"alert_level_{j + 1}")
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+                levels[i, j] = float(v)
+        v = props.get("rated_mw")
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0:
+            rated[i] = float(v)
+    return SensorExtras(levels, rated)
+
+
+def extras_from_registry(registry: Registry) -> SensorExtras:
+    """Defaults: a water-level sensor's hard limit is its top alert level; a feeder's is its rating."""
+    n = len(registry)
+    extras = SensorExtras.empty(n)
+    kinds = np.array([s.kind for s in registry.sensors], dtype=object)
+    water = kinds == "water_level"
+    extras.alert_levels[water, 2] = registry.limit_high[water]
+    feeder = kinds == "feeder_load"
+    extras.rated[feeder] = registry.limit_high[feeder]
+    return extras

@@ -63,7 +63,9 @@ def run_day(*, seed: int = 1, speed: float = 60.0, hours: float = 24.0, preroll_
             start: float = 1_772_384_400.0) -> DayReport:
     """Run the embedded pipeline for ``hours`` of simulated live time; see the module docstring."""
     from ioc.citydata import default_city_dir, load_registry
-    from ioc.pipeline import Pipeline, PipelineConfig, build_alerting, load_extras
+    from ioc.alerting.wiring import build_alerting
+    from ioc.citydata import load_extras
+    from ioc.pipeline import Pipeline, PipelineConfig
 
     path = registry_path or default_city_dir() / "sensors.geojson"
     registry = load_registry(path)

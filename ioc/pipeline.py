@@ -13,7 +13,7 @@ Alerting (:mod:`ioc.alerting`): every step goes through
 silences -- and the outcome is written to the alert store; notifications are
 queued there and sent by the :class:`Dispatcher` on a thread of its own
 (:meth:`Pipeline.start_delivery`, stopped by :meth:`Pipeline.close`).  History
-replayed by the pre-roll is recorded but pages nobody.  :func:`build_alerting`
+replayed by the pre-roll is recorded but pages nobody.  :func:`~ioc.alerting.wiring.build_alerting`
 makes the service from ``config/<city>/alerting.toml`` with its store in a data
 folder; a channel with no receiver configured (no webhook secret, no SMTP host,
 no broker) fails its deliveries at once as "not configured", which the
@@ -59,7 +59,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import json
 import logging
 import math
 import os
@@ -73,14 +72,12 @@ from typing import Any, Awaitable, Callable, Mapping
 
 import numpy as np
 
-from dashboard.source import (ALERT, NORMAL, OFFLINE, WARNING, AlertInfo, DutyTeam, Health, Kpis, LatencyHistogram,
+from dashboard.source import (ALERT, NORMAL, OFFLINE, WARNING, AlertInfo, DutyTeam, Health, Kpis,
                               Metrics, SensorExtras, Snapshot)
-from ioc.alerting import load_config as load_alerting_config
-from ioc.alerting.channels import Channel, DeliveryError, EmailChannel, SmtpSettings, WebhookChannel
 from ioc.alerting.dispatcher import AlertService, Dispatcher
-from ioc.alerting.store import AlertStore, Delivery
-from processing import aqi as vn_aqi
-from processing.alerting.config import AlertingConfig, DeliverySettings
+from ioc.alerting.wiring import NOT_CONFIGURED, build_alerting
+from ioc.citydata import extras_from_registry
+from ioc.metrics import STAGES, Histogram, Rate
 from processing.alerting.engine import Routed
 from processing.alarm_rate import FLOOD_WINDOW_S, AlarmRate, alarm_rate
 from processing.alerts import Alert, AlertConfig
@@ -89,33 +86,14 @@ from processing.checkpoint import Checkpoint, CheckpointMismatch
 from processing.config import CoreConfig
 from processing.core import AnomalyCore, Scores
 from processing.kinds import KINDS
+from processing.kpis import CityKpis, KpiConfig
 from processing.registry import Registry
 from simulators.anomalies import AnomalyLabel
 from simulators.city import CitySimulator
 
-__all__ = ["KpiConfig", "NOT_CONFIGURED", "Pipeline", "PipelineConfig", "STAGES", "WarmStart", "build_alerting",
-           "delivery_channels", "load_extras", "sites", "source_key"]
+__all__ = ["Pipeline", "PipelineConfig", "WarmStart", "source_key"]
 
 log = logging.getLogger(__name__)
-
-#: What a delivery's error says when its channel has no receiver configured (see :class:`UnconfiguredChannel`).
-NOT_CONFIGURED = "not configured"
-
-#: Pipeline stages whose latency is measured (seconds, histogram per stage).
-STAGES: tuple[str, ...] = ("simulate", "queue", "validate", "score", "alerts", "publish")
-#: Histogram bucket upper bounds, seconds.
-LATENCY_BUCKETS: tuple[float, ...] = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
-
-
-@dataclass(frozen=True, slots=True)
-class KpiConfig:
-    # an intersection is congested when a speed sensor there reads below this ...
-    congested_speed_kmh: float = 20.0
-    # ... or a lane-occupancy sensor there reads at least this
-    congested_occupancy_pct: float = 35.0
-    # sensors closer than this belong to one site (intersection, air station)
-    site_radius_m: float = 80.0
-
 
 @dataclass(frozen=True, slots=True)
 class PipelineConfig:
@@ -186,147 +164,6 @@ def source_key(source: str | None, seed: int) -> str:
     return f"mqtt://{m.host}:{m.port}/{m.topic}"
 
 
-# ----------------------------------------------------------------- city facts
-
-def load_extras(path: str | Path, registry: Registry) -> SensorExtras:
-    """Flood alert levels (``alert_level_1/2/3``) and feeder ratings (``rated_mw``) from the
-    registry GeoJSON's properties; registry limits fill in where the file has none."""
-    extras = extras_from_registry(registry)
-    try:
-        obj = json.loads(Path(path).read_text(encoding="utf-8-sig"))
-        features = obj.get("features", []) if isinstance(obj, dict) else []
-    except (OSError, ValueError):
-        return extras
-    levels, rated = extras.alert_levels.copy(), extras.rated.copy()
-    for feat in features:
-        props = feat.get("properties") if isinstance(feat, dict) else None
-        if not isinstance(props, dict):
-            continue
-        i = registry.index_of(str(props.get("id")))
-        if i < 0:
-            continue
-        for j in range(3):
-            v = props.get(f"alert_level_{j + 1}")
-            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
-                levels[i, j] = float(v)
-        v = props.get("rated_mw")
-        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0:
-            rated[i] = float(v)
-    return SensorExtras(levels, rated)
-
-
-def extras_from_registry(registry: Registry) -> SensorExtras:
-    """Defaults: a water-level sensor's hard limit is its top alert level; a feeder's is its rating."""
-    n = len(registry)
-    extras = SensorExtras.empty(n)
-    kinds = np.array([s.kind for s in registry.sensors], dtype=object)
-    water = kinds == "water_level"
-    extras.alert_levels[water, 2] = registry.limit_high[water]
-    feeder = kinds == "feeder_load"
-    extras.rated[feeder] = registry.limit_high[feeder]
-    return extras
-
-
-def sites(lon: np.ndarray, lat: np.ndarray, radius_m: float) -> np.ndarray:
-    """Group points closer than ``radius_m`` (greedy, in order): site number per point."""
-    n = lon.shape[0]
-    site = np.full(n, -1, dtype=np.int64)
-    if n == 0:
-        return site
-    y = np.radians(lat) * 6_371_000.0
-    x = np.radians(lon) * 6_371_000.0 * np.cos(np.radians(float(np.mean(lat))))
-    k = 0
-    for i in range(n):
-        if site[i] >= 0:
-            continue
-        near = (site < 0) & ((x - x[i]) ** 2 + (y - y[i]) ** 2 <= radius_m * radius_m)
-        site[near] = k
-        k += 1
-    return site
-
-
-# ------------------------------------------------------------------- alerting
-
-class UnconfiguredChannel:
-    """A channel with no receiver set up: every delivery fails at once, not retried, saying how to set it up."""
-
-    def __init__(self, how: str) -> None:
-        self.how = how
-
-    def send(self, delivery: Delivery) -> None:
-        raise DeliveryError(f"{NOT_CONFIGURED}: {self.how}", retriable=False)
-
-
-def delivery_channels(settings: DeliverySettings, environ: Mapping[str, str], *,
-                      sender: str = "ioc@bacgiang.gov.vn") -> dict[str, Channel]:
-    """The channels the embedded pipeline can send on, from the environment.
-
-    * webhook: signed with the secret in ``settings.webhook_secret_env`` (default ``IOC_WEBHOOK_SECRET``);
-    * e-mail: ``IOC_SMTP_HOST`` (required), ``IOC_SMTP_PORT`` (587), ``IOC_SMTP_USER``, ``IOC_SMTP_PASSWORD``,
-      ``IOC_SMTP_SENDER``, ``IOC_SMTP_STARTTLS`` (1; 0 turns it off), ``IOC_SMTP_CAFILE``;
-    * MQTT and Kafka topics: none here (no broker in the embedded pipeline).
-
-    What is not set up becomes an :class:`UnconfiguredChannel`."""
-    channels: dict[str, Channel] = {}
-    env = settings.webhook_secret_env
-    if environ.get(env):
-        channels["webhook"] = WebhookChannel.from_env(env, environ, timeout_s=settings.timeout_s)
-    else:
-        channels["webhook"] = UnconfiguredChannel(f"set {env} to sign and send webhooks")
-    host = environ.get("IOC_SMTP_HOST", "").strip()
-    if host:
-        try:
-            port = int(environ.get("IOC_SMTP_PORT", "") or 587)
-        except ValueError:
-            raise ValueError(f"IOC_SMTP_PORT must be a port number, got {environ.get('IOC_SMTP_PORT')!r}") from None
-        channels["email"] = EmailChannel(SmtpSettings(
-            host=host, port=port, sender=environ.get("IOC_SMTP_SENDER", "") or sender,
-            username=environ.get("IOC_SMTP_USER", ""), password=environ.get("IOC_SMTP_PASSWORD", ""),
-            starttls=environ.get("IOC_SMTP_STARTTLS", "1").strip().lower() not in ("0", "false", "no", "off"),
-            timeout_s=settings.timeout_s, cafile=environ.get("IOC_SMTP_CAFILE", "")))
-    else:
-        channels["email"] = UnconfiguredChannel("set IOC_SMTP_HOST to send e-mail")
-    channels["mqtt"] = UnconfiguredChannel("no MQTT broker in the embedded pipeline")
-    channels["kafka"] = UnconfiguredChannel("no Kafka broker in the embedded pipeline")
-    return channels
-
-
-def build_alerting(registry: Registry, data_dir: str | Path | None, *, config: AlertingConfig | None = None,
-                   config_path: str | Path | None = None, wards_path: str | Path | None = None,
-                   environ: Mapping[str, str] | None = None, channels: Mapping[str, Channel] | None = None,
-                   clock: Callable[[], float] = time.time) -> tuple[AlertService, Dispatcher]:
-    """The alerting service and its dispatcher for ``registry``.
-
-    The store is ``<data_dir>/alerts.sqlite3`` (None: in memory); the configuration
-    ``config_path`` (default ``config/<city>/alerting.toml``, validated against the
-    registry's wards and sensor ids); CAP areas are the ward polygons of
-    ``wards_path`` (default the city's ``wards.geojson``; a circle when missing);
-    ``channels`` default to :func:`delivery_channels` of ``environ`` (default ``os.environ``).
-    Raises :class:`~processing.alerting.config.ConfigError` or :class:`~ioc.alerting.store.StoreError`."""
-    from ioc.citydata import default_city_dir, load_wards
-    from processing.registry import RegistryError
-
-    city = default_city_dir()
-    acfg = config or load_alerting_config(config_path or city / "alerting.toml", wards=registry.wards,
-                                          sensor_ids=registry.ids)
-    rings: dict[str, np.ndarray] = {}
-    try:
-        wards = load_wards(wards_path or city / "wards.geojson")
-        rings = {w: wards.ring(w) for w in wards.names}
-    except (RegistryError, OSError) as exc:
-        log.warning("CAP areas will be circles: %s", exc)
-    store = AlertStore(":memory:") if data_dir is None else AlertStore.in_folder(data_dir)
-    try:
-        chans = dict(channels) if channels is not None else delivery_channels(
-            acfg.delivery, os.environ if environ is None else environ, sender=acfg.cap.sender)
-        dispatcher = Dispatcher(store, chans, acfg.delivery, clock=clock)
-        service = AlertService(registry, acfg, store, ward_rings=rings, on_queued=dispatcher.wake, clock=clock)
-    except BaseException:
-        store.close()
-        raise
-    return service, dispatcher
-
-
 # ------------------------------------------------------------ warm start
 
 class _ResumedStream:
@@ -352,51 +189,6 @@ class _ResumedStream:
         return batch, labels
 
 
-# -------------------------------------------------------------------- metrics
-
-class _Histogram:
-    def __init__(self) -> None:
-        self.counts = np.zeros(len(LATENCY_BUCKETS) + 1, dtype=np.int64)
-        self.total = 0.0
-
-    def observe(self, seconds: float) -> None:
-        self.counts[int(np.searchsorted(LATENCY_BUCKETS, seconds, side="left"))] += 1
-        self.total += seconds
-
-    def frozen(self) -> LatencyHistogram:
-        return LatencyHistogram(LATENCY_BUCKETS, tuple(int(c) for c in self.counts), self.total)
-
-
-class _Rate:
-    """Readings per second over a sliding window of the wall clock."""
-
-    def __init__(self, window_s: float) -> None:
-        self.window_s = window_s
-        self._events: deque[tuple[float, int]] = deque()
-        self._since: float | None = None
-
-    def reset(self, now: float) -> None:
-        self._events.clear()
-        self._since = now
-
-    def add(self, now: float, n: int) -> None:
-        if self._since is None:
-            self._since = now
-        self._events.append((now, n))
-        self._trim(now)
-
-    def per_s(self, now: float) -> float:
-        self._trim(now)
-        if self._since is None:
-            return 0.0
-        span = min(self.window_s, max(now - self._since, 1e-9))
-        return sum(n for _, n in self._events) / span if span >= 0.5 else 0.0
-
-    def _trim(self, now: float) -> None:
-        while self._events and self._events[0][0] <= now - self.window_s:
-            self._events.popleft()
-
-
 # ------------------------------------------------------------------- pipeline
 
 class Pipeline:
@@ -407,7 +199,7 @@ class Pipeline:
                  sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep, start: float | None = None,
                  alerting: AlertService | None = None, dispatcher: Dispatcher | None = None,
                  checkpointer: Any = None) -> None:
-        """``alerting``/``dispatcher``: from :func:`build_alerting` (None: an in-memory store, nothing sent);
+        """``alerting``/``dispatcher``: from :func:`~ioc.alerting.wiring.build_alerting` (None: an in-memory store, nothing sent);
         ``checkpointer``: an :class:`ioc.checkpoints.Checkpointer` (None: no checkpoints)."""
         self.registry = registry
         self.config = cfg = config or PipelineConfig()
@@ -470,26 +262,15 @@ class Pipeline:
         self._seq = 0
 
         kinds = np.array([s.kind for s in registry.sensors], dtype=object)
-        self._kind_idx = {k: np.flatnonzero(kinds == k) for k in KINDS}
         self._valid_lo = np.array([KINDS[k].valid_min for k in kinds], dtype=np.float64)
         self._valid_hi = np.array([KINDS[k].valid_max for k in kinds], dtype=np.float64)
-        lon = np.array([s.lon for s in registry.sensors])
-        lat = np.array([s.lat for s in registry.sensors])
-        traffic = np.flatnonzero(np.isin(kinds, ["avg_speed", "occupancy"]))
-        self._traffic_idx = traffic
-        self._traffic_site = sites(lon[traffic], lat[traffic], cfg.kpi.site_radius_m)
-        pm = np.flatnonzero(np.isin(kinds, ["pm25", "pm10"]))
-        self._pm_idx = pm
-        self._pm_row = np.full(n, -1, dtype=np.int64)
-        self._pm_row[pm] = np.arange(pm.size)
-        self._pm_is25 = kinds[pm] == "pm25"
-        self._pm_site = sites(lon[pm], lat[pm], cfg.kpi.site_radius_m)
-        self._hourly = vn_aqi.HourlyMeans(pm.size)
+        self._kpis = CityKpis(kinds, np.array([s.lon for s in registry.sensors]),
+                              np.array([s.lat for s in registry.sensors]), cfg.kpi)
 
         self._readings_total = 0
         self._dead: dict[str, int] = {"unknown_sensor": 0, "non_finite": 0, "out_of_range": 0}
-        self._hist = {s: _Histogram() for s in STAGES}
-        self._rate = _Rate(cfg.rate_window_s)
+        self._hist = {s: Histogram() for s in STAGES}
+        self._rate = Rate(cfg.rate_window_s)
         self.batches = 0                      # batches processed (readings or an idle tick)
         self.snapshot_builds = 1              # snapshots built, this first one included
         self._snapshot = self._build_snapshot(status="starting")
@@ -652,10 +433,11 @@ class Pipeline:
                 self._sim_now = t
         self._readings_total = int(pos.get("readings_total", 0) or 0)
         self._last_value = self.core.last_value()
-        if self._pm_idx.size:                         # the hourly AQI from the restored recent readings
-            recent = [self.core.recent(i) for i in self._pm_idx.tolist()]
-            self._hourly.add(np.concatenate([np.full(r["ts"].size, row) for row, r in enumerate(recent)]),
-                             np.concatenate([r["ts"] for r in recent]), np.concatenate([r["value"] for r in recent]))
+        if self._kpis.pm_idx.size:                    # the hourly AQI from the restored recent readings
+            idx = self._kpis.pm_idx.tolist()
+            recent = [self.core.recent(i) for i in idx]
+            self._kpis.add(np.concatenate([np.full(r["ts"].size, i) for i, r in zip(idx, recent)]),
+                           np.concatenate([r["ts"] for r in recent]), np.concatenate([r["value"] for r in recent]))
         self.warm = WarmStart(path=path, nbytes=ckpt.nbytes, t=t, source=key, catch_up_s=catch_up,
                               skipped_s=skipped, offsets=offsets, readings_total=self._readings_total,
                               alerted_to=self._alerted_to if source is None else (self._replay_until or None))
@@ -776,10 +558,7 @@ class Pipeline:
             if len(batch):
                 scores = self.core.update(batch)
                 self._remember(batch, scores.score)
-                if self._pm_idx.size:
-                    rows = self._pm_row[batch.sensor]
-                    pm = rows >= 0
-                    self._hourly.add(rows[pm], batch.ts[pm], batch.value[pm])
+                self._kpis.add(batch.sensor, batch.ts, batch.value)
             t2 = time.perf_counter()
             self._hist["score"].observe(t2 - t1)
             # history replayed before going live is recorded, but pages nobody
@@ -1034,7 +813,7 @@ class Pipeline:
             run_id=self.run_id, seq=self._seq, sim_time=now, wall_time=wall, speed=cfg.speed,
             registry=self.registry, extras=self.extras, last_value=self._last_value.copy(), last_ts=last_ts,
             score=self._score.copy(), status=st.copy(), status_rev=self._status_rev.copy(), alerts=alerts,
-            alerts_rev=self.alerts.rev, kpis=self._kpis(now, offline, silent.size), health=health,
+            alerts_rev=self.alerts.rev, kpis=self._kpis_at(now, offline, silent.size), health=health,
             metrics=metrics, warn_score=cfg.warn_score, band_k=cfg.core.z_report, alert_info=alert_info,
             on_duty=self._on_duty(now), officers=tuple(self._officer_names.items()),
             alarm_rate=self.alarm_rates(now))
@@ -1076,68 +855,8 @@ class Pipeline:
             self._duty_minute = minute
         return self._duty
 
-    def _kpis(self, now: float, offline: np.ndarray, stale: int) -> Kpis:
-        cfg = self.config.kpi
-        v = self._last_value
+    def _kpis_at(self, now: float, offline: np.ndarray, stale: int) -> Kpis:
         online = ~offline
-        out: dict[str, Any] = {}
-
-        def live(kind: str) -> np.ndarray:
-            idx = self._kind_idx[kind]
-            return idx[online[idx] & np.isfinite(v[idx])]
-
-        speed = live("avg_speed")
-        if speed.size:
-            out["traffic_speed"] = float(v[speed].mean())
-        t_idx = self._traffic_idx
-        if t_idx.size:
-            kinds_speed = np.isin(t_idx, self._kind_idx["avg_speed"])
-            vals = v[t_idx]
-            with np.errstate(invalid="ignore"):
-                jam = online[t_idx] & np.where(kinds_speed, vals < cfg.congested_speed_kmh,
-                                               vals >= cfg.congested_occupancy_pct)
-            out["traffic_sites"] = int(self._traffic_site.max() + 1)
-            out["traffic_congested"] = int(np.unique(self._traffic_site[jam]).size)
-
-        if self._pm_idx.size:
-            means = self._hourly.matrix(now)
-            sub = np.full(self._pm_idx.size, np.nan)
-            nc = vn_aqi.nowcast(means)
-            sub[self._pm_is25] = vn_aqi.sub_index("pm25", nc[self._pm_is25])
-            sub[~self._pm_is25] = vn_aqi.sub_index("pm10", nc[~self._pm_is25])
-            ok = np.isfinite(sub)
-            if ok.any():
-                best = int(np.flatnonzero(ok)[np.argmax(sub[ok])])
-                value = float(vn_aqi.round_aqi(sub[best]))
-                out.update(aqi=value, aqi_category=int(vn_aqi.category(value)), aqi_sensor=int(self._pm_idx[best]),
-                           aqi_hour=(math.floor(now / 3600.0) - 1) * 3600.0,
-                           aqi_stations=int(np.unique(self._pm_site[ok]).size))
-
-        water = live("water_level")
-        if water.size:
-            levels = self.extras.alert_levels[water]
-            with np.errstate(invalid="ignore"):
-                stage = (v[water][:, None] >= levels).sum(axis=1)
-            key = stage * 1e6 + v[water]
-            j = int(np.argmax(key))
-            out.update(flood_level=float(v[water[j]]), flood_sensor=int(water[j]), flood_stage=int(stage[j]))
-
-        pressure = live("water_pressure")
-        if pressure.size:
-            j = int(np.argmin(v[pressure]))
-            out.update(pressure_min=float(v[pressure[j]]), pressure_sensor=int(pressure[j]))
-
-        feeders = live("feeder_load")
-        if feeders.size:
-            out["feeder_total"] = float(v[feeders].sum())
-            rated = self.extras.rated[feeders]
-            with np.errstate(invalid="ignore", divide="ignore"):
-                pct = np.where(rated > 0, 100.0 * v[feeders] / rated, np.nan)
-            if np.isfinite(pct).any():
-                j = int(np.nanargmax(pct))
-                out.update(feeder_max_pct=float(pct[j]), feeder_sensor=int(feeders[j]))
-
-        never = int(np.isnan(self.core.last_seen()).sum())
-        n = len(self.registry)
-        out.update(online=int(online.sum()), total=n, stale=int(stale), never=never)
-        return Kpis(**out)
+        figures = self._kpis.compute(now, self._last_value, online, self.extras.alert_levels, self.extras.rated)
+        return Kpis(**figures, online=int(online.sum()), total=len(self.registry), stale=int(stale),
+                    never=int(np.isnan(self.core.last_seen()).sum()))

@@ -6,7 +6,7 @@ Wiring, in order:
    and the ward polygons of the same city;
 2. build the alerting service (``alerting.toml``, the alert store in
    ``<data-dir>/alerts``, channels from the environment -- see
-   :func:`ioc.pipeline.delivery_channels`), the :class:`~ioc.pipeline.Pipeline`
+   :func:`ioc.alerting.wiring.delivery_channels`), the :class:`~ioc.pipeline.Pipeline`
    and the Dash app on it, and bind the HTTP server (so a busy port is
    reported before any work);
 3. print the URL; restore the core's checkpoint ``<data-dir>/checkpoint/core.ckpt``
@@ -159,7 +159,9 @@ def serve(opts: RunOptions, out: TextIO = sys.stdout) -> int:
     from ioc.alerting.store import StoreError
     from ioc.checkpoints import Checkpointer, checkpoint_path
     from ioc.citydata import default_city_dir, load_registry
-    from ioc.pipeline import Pipeline, PipelineConfig, build_alerting, load_extras
+    from ioc.alerting.wiring import build_alerting
+    from ioc.citydata import load_extras
+    from ioc.pipeline import Pipeline, PipelineConfig
     from processing.alerting.config import ConfigError
     from processing.checkpoint import CheckpointError
     from processing.registry import RegistryError
@@ -316,7 +318,7 @@ def _warm_line(warm, source: str | None) -> str:
 
 def _channels_line(dispatcher) -> str:
     """``webhook, e-mail: sending; mqtt, kafka: not configured`` -- one line at start, never per delivery."""
-    from ioc.pipeline import UnconfiguredChannel
+    from ioc.alerting.wiring import UnconfiguredChannel
 
     on = [c for c, ch in dispatcher.channels.items() if not isinstance(ch, UnconfiguredChannel)]
     off = [c for c, ch in dispatcher.channels.items() if isinstance(ch, UnconfiguredChannel)]

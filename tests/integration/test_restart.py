@@ -131,7 +131,7 @@ def _opened(alerts, lo: float, hi: float, *, silent: bool = True) -> list[tuple]
 @pytest.fixture(scope="module")
 def city():
     from ioc.citydata import default_city_dir, load_registry
-    from ioc.pipeline import load_extras
+    from ioc.citydata import load_extras
 
     path = default_city_dir() / "sensors.geojson"
     reg = load_registry(path)

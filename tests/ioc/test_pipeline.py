@@ -9,7 +9,9 @@ import pytest
 
 from dashboard.source import ALERT, OFFLINE, Snapshot
 from ioc.citydata import default_city_dir, load_registry
-from ioc.pipeline import STAGES, Pipeline, PipelineConfig, load_extras, sites
+from ioc.citydata import load_extras
+from ioc.metrics import STAGES
+from ioc.pipeline import Pipeline, PipelineConfig
 from processing.batch import ReadingBatch
 
 START = 1_772_420_400.0          # 2026-03-02 10:00 local, on the hour
@@ -51,12 +53,6 @@ def test_extras_come_from_the_geojson_properties(city) -> None:
     assert extras.alert_levels[i].tolist() == [4.3, 5.3, 6.3]
     assert extras.rated[reg.index_of("BG-UTL-030")] == 10.0
     assert np.isnan(extras.alert_levels[reg.index_of("BG-TRF-001")]).all()
-
-
-def test_sites_group_close_points() -> None:
-    lon = np.array([106.2, 106.2003, 106.25, 106.2001])
-    lat = np.array([21.27, 21.27, 21.27, 21.2702])
-    assert sites(lon, lat, 80.0).tolist() == [0, 0, 1, 0]     # 31 m and 22 m apart; 5 km away
 
 
 def test_before_preroll_every_sensor_is_offline(city) -> None:
@@ -209,7 +205,7 @@ def _live_alert(p: Pipeline) -> tuple[float, object]:
 
 def test_alerting_is_recorded_routed_and_delivered(city, tmp_path) -> None:
     from ioc.alerting.store import AlertStore
-    from ioc.pipeline import build_alerting
+    from ioc.alerting.wiring import build_alerting
 
     reg, extras = city
     webhook, email = RecordingChannel(), RecordingChannel()
@@ -261,7 +257,7 @@ def test_alerting_is_recorded_routed_and_delivered(city, tmp_path) -> None:
 
 
 def test_unconfigured_channels_fail_quietly(city, tmp_path, caplog) -> None:
-    from ioc.pipeline import NOT_CONFIGURED, build_alerting
+    from ioc.alerting.wiring import NOT_CONFIGURED, build_alerting
 
     reg, extras = city
     clock = FakeClock(START)
@@ -288,7 +284,7 @@ def test_unconfigured_channels_fail_quietly(city, tmp_path, caplog) -> None:
 
 
 def test_alerts_survive_a_restart(city, tmp_path) -> None:
-    from ioc.pipeline import build_alerting
+    from ioc.alerting.wiring import build_alerting
 
     reg, extras = city
     clock = FakeClock(START)
@@ -422,7 +418,7 @@ def _same_state(a, b) -> bool:
 def _warm(city, clock: FakeClock, folder, *, start: float = START, seed: int = 3, every_s: float = 0.0):
     """A pipeline with its alert store and checkpoint in ``folder`` (what ``ioc run --data-dir`` keeps)."""
     from ioc.checkpoints import Checkpointer, checkpoint_path
-    from ioc.pipeline import build_alerting
+    from ioc.alerting.wiring import build_alerting
 
     reg, extras = city
     cfg = PipelineConfig(preroll_hours=2.0, anomaly_rate=12.0, seed=seed)
