@@ -17,33 +17,31 @@
   ``ioc_deadletters_total``, ``ioc_alerts_open``, ``ioc_stage_latency_seconds``
   (a histogram per pipeline stage) and a few gauges
 
-Times are ISO 8601 in the city's zone (``+07:00``) and epoch seconds; NaN is ``null``.
+Times are ISO 8601 in the city's local time (``+07:00`` in Bắc Giang) and epoch seconds; NaN is ``null``.
 """
 from __future__ import annotations
 
 import math
-import time
 from typing import Any
 
 import numpy as np
 from flask import Blueprint, Flask, Response, jsonify, request
 
-from dashboard.i18n import UTC_OFFSET_S
 from dashboard.source import STATUSES, AlertInfo, Snapshot, SnapshotSource
 from processing.alarm_rate import (FLOOD_COUNT, FLOOD_WINDOW_S, ISA_ACCEPTABLE_PER_H, ISA_MANAGEABLE_PER_H,
                                    NUISANCE_S, AlarmRate, rating)
 from processing.alerts import STATES, Alert, AlertError
+from processing.city import CityProfile
 from processing.reasons import describe
 
 __all__ = ["alarm_rate_json", "alert_json", "iso", "prometheus_text", "register_api"]
 
 
-def iso(epoch_s: float | None) -> str | None:
-    """``2026-03-02T14:05:31+07:00`` for an epoch instant (None for None/NaN)."""
+def iso(epoch_s: float | None, city: CityProfile) -> str | None:
+    """``2026-03-02T14:05:31+07:00`` for an epoch instant in the city's local time (None for None/NaN)."""
     if epoch_s is None or not math.isfinite(epoch_s):
         return None
-    tm = time.gmtime(epoch_s + UTC_OFFSET_S)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", tm) + "+07:00"
+    return city.iso(epoch_s)
 
 
 def _num(x: Any) -> float | None:
@@ -75,16 +73,17 @@ def _alert_core(snap: Snapshot, a: Alert) -> dict[str, Any]:
     return {
         "id": a.id, "sensor": a.sensor_id, "name": spec.name, "ward": spec.ward, "domain": spec.domain,
         "kind": spec.kind, "reason": a.kind, "reasons": describe(a.reasons), "severity": a.severity,
-        "state": a.state, "active": a.active, "opened_at": iso(a.opened_at), "last_at": iso(a.last_at),
-        "cleared_at": iso(a.cleared_at), "peak_score": _num(a.peak_score), "last_value": _num(a.last_value),
+        "state": a.state, "active": a.active, "opened_at": iso(a.opened_at, snap.city),
+        "last_at": iso(a.last_at, snap.city), "cleared_at": iso(a.cleared_at, snap.city),
+        "peak_score": _num(a.peak_score), "last_value": _num(a.last_value),
         "unit": spec.unit, "readings": a.readings, "occurrences": a.occurrences,
-        "acknowledged_by": a.acknowledged_by, "acknowledged_at": iso(a.acknowledged_at),
-        "resolved_by": a.resolved_by, "resolved_at": iso(a.resolved_at), "comment": a.comment,
+        "acknowledged_by": a.acknowledged_by, "acknowledged_at": iso(a.acknowledged_at, snap.city),
+        "resolved_by": a.resolved_by, "resolved_at": iso(a.resolved_at, snap.city), "comment": a.comment,
         "age_s": _num(snap.sim_time - a.opened_at),
     }
 
 
-def _rate_json(r: AlarmRate, names: dict[str, tuple[str, str]]) -> dict[str, Any]:
+def _rate_json(r: AlarmRate, names: dict[str, tuple[str, str]], city: CityProfile) -> dict[str, Any]:
     teams = []
     for j, team in enumerate(r.teams.tolist()):
         name, name_en = names.get(team, (team, team))
@@ -92,7 +91,7 @@ def _rate_json(r: AlarmRate, names: dict[str, tuple[str, str]]) -> dict[str, Any
                       "per_hour": round(float(r.per_hour[j]), 3), "nuisance": int(r.nuisance[j]),
                       "nuisance_share": _num(r.nuisance_share[j]), "peak_10min": int(r.peak[j]),
                       "flood": bool(r.flood[j]), "rating": rating(float(r.per_hour[j]), bool(r.flood[j]))})
-    return {"window_s": round(r.window_s, 3), "from": iso(r.now - r.window_s), "to": iso(r.now),
+    return {"window_s": round(r.window_s, 3), "from": iso(r.now - r.window_s, city), "to": iso(r.now, city),
             "count": r.total_count, "per_hour": round(r.total_per_hour, 3), "nuisance": r.total_nuisance,
             "nuisance_share": _num(r.total_nuisance_share), "peak_10min": r.total_peak, "flood": r.total_flood,
             "teams": teams}
@@ -104,9 +103,9 @@ def alarm_rate_json(snap: Snapshot) -> dict[str, Any]:
     names = {d.team: (d.name, d.name_en) for d in snap.on_duty}
     hour, run = snap.alarm_rate if snap.alarm_rate is not None else (None, None)
     return {
-        "sim_time": iso(snap.sim_time),
-        "last_hour": _rate_json(hour, names) if hour is not None else None,
-        "run": _rate_json(run, names) if run is not None else None,
+        "sim_time": iso(snap.sim_time, snap.city),
+        "last_hour": _rate_json(hour, names, snap.city) if hour is not None else None,
+        "run": _rate_json(run, names, snap.city) if run is not None else None,
         "benchmark": {"standard": "ISA-18.2 / EEMUA 191",
                       "acceptable_per_hour_per_operator": ISA_ACCEPTABLE_PER_H,
                       "manageable_per_hour_per_operator": ISA_MANAGEABLE_PER_H,
@@ -182,7 +181,7 @@ def register_api(server: Flask, source: SnapshotSource) -> None:
             "deadletters_total": h.deadletters_total, "sensors_online": k.online, "sensors_total": k.total,
             "sensors_stale": k.stale, "sensors_never_reported": k.never, "alerts_open": h.alerts_open,
             "alerts_active": h.alerts_active, "newest_reading_age_s": _num(h.newest_age_s),
-            "sim_time": iso(snap.sim_time), "speed": snap.speed, "seq": snap.seq,
+            "sim_time": iso(snap.sim_time, snap.city), "speed": snap.speed, "seq": snap.seq,
             "alarms_per_hour": round(snap.alarm_rate[0].total_per_hour, 3) if snap.alarm_rate else None,
         })
 
@@ -227,7 +226,8 @@ def register_api(server: Flask, source: SnapshotSource) -> None:
             "id": spec.id, "name": spec.name, "domain": spec.domain, "kind": spec.kind, "unit": spec.unit,
             "ward": spec.ward, "lon": spec.lon, "lat": spec.lat, "interval_s": spec.interval_s,
             "limit_low": spec.limit_low, "limit_high": spec.limit_high, "status": STATUSES[int(snap.status[i])],
-            "last_value": _num(snap.last_value[i]), "last_at": iso(snap.last_ts[i]), "score": _num(snap.score[i]),
+            "last_value": _num(snap.last_value[i]), "last_at": iso(snap.last_ts[i], snap.city),
+            "score": _num(snap.score[i]),
             "alerts": [alert_json(snap, a) for a in snap.alerts if a.sensor == i and a.state != "resolved"],
             "recent": {"ts": _series(recent["ts"], 3), "value": _series(recent["value"]),
                        "score": _series(recent["score"], 4), "baseline": _series(recent["baseline"]),

@@ -49,7 +49,7 @@ def create_app(source: SnapshotSource, *, wards: Mapping[str, Any] | None = None
     if not 100 <= refresh_ms <= 2000:
         raise ValueError(f"refresh_ms must be between 100 and 2000, got {refresh_ms}")
     ward_layers = wards if wards is not None else load_wards_geojson(wards_path)
-    app = Dash(__name__, assets_folder=str(_ASSETS), title=f"{t('title', lang)} — {t('city', lang)}",
+    app = Dash(__name__, assets_folder=str(_ASSETS), title=f"{t('title', lang)} — {source.snapshot().city.text('title', lang)}",
                update_title=None, suppress_callback_exceptions=True, serve_locally=True)
     app.layout = lambda: build_layout(source.snapshot(), ward_layers, lang=lang, refresh_ms=refresh_ms,
                                       map_style=map_style)

@@ -176,13 +176,14 @@ def register_callbacks(app: Dash, source: SnapshotSource, wards: Mapping[str, An
 
     @app.callback(Output({"type": "i18n", "key": ALL}, "children"), Output("operator-name", "placeholder"),
                   Output("operator-comment", "placeholder"), Output("assign-officer", "placeholder"),
-                  Output("ioc-root", "lang"),
+                  Output("ioc-root", "lang"), Output("brand-city", "children"),
                   Input("lang-switch", "value"), State({"type": "i18n", "key": ALL}, "id"),
                   prevent_initial_call=True)
-    def _language(lang: str, ids: list[dict[str, str]]) -> tuple[list[str], str, str, str, str]:
+    def _language(lang: str, ids: list[dict[str, str]]) -> tuple[list[str], str, str, str, str, str]:
         lang = lang if lang in LANGS else "vi"
         return ([t(i["key"], lang) for i in ids], t("feed.operator.placeholder", lang),
-                t("feed.comment.placeholder", lang), t("feed.assign.placeholder", lang), lang)
+                t("feed.comment.placeholder", lang), t("feed.assign.placeholder", lang), lang,
+                source.snapshot().city.text("title", lang))
 
     @app.callback(Output({"type": "alert-note", "alert": MATCH}, "children"),
                   Input({"type": "alert-ack", "alert": MATCH}, "n_clicks"),

@@ -229,15 +229,15 @@ def map_patch(snap: Snapshot, since_seq: int, overlay: list[int] | None, *,
 
 # --------------------------------------------------------------- drill-down
 
-def local_iso(ts: np.ndarray) -> list[str]:
-    """Epoch seconds -> local (UTC+7) ISO strings for a plotly date axis."""
+def local_iso(ts: np.ndarray, offset_s: int) -> list[str]:
+    """Epoch seconds -> local (UTC + ``offset_s``) ISO strings for a plotly date axis."""
     ts = np.asarray(ts, dtype=np.float64)
     if ts.size == 0:
         return []
-    return np.datetime_as_string((ts + 7 * 3600).astype("datetime64[s]"), unit="s").tolist()
+    return np.datetime_as_string((ts + offset_s).astype("datetime64[s]"), unit="s").tolist()
 
 
-def _series(recent: Mapping[str, np.ndarray], band_k: float, warn: float, since: float | None
+def _series(recent: Mapping[str, np.ndarray], band_k: float, warn: float, since: float | None, offset_s: int
             ) -> tuple[list[list[Any]], list[list[Any]]]:
     ts = np.asarray(recent["ts"], dtype=np.float64)
     keep = np.isfinite(ts) if since is None else np.isfinite(ts) & (ts > since)
@@ -246,7 +246,7 @@ def _series(recent: Mapping[str, np.ndarray], band_k: float, warn: float, since:
     base = np.asarray(recent["baseline"], dtype=np.float64)[keep]
     scale = np.asarray(recent["scale"], dtype=np.float64)[keep]
     score = np.asarray(recent["score"], dtype=np.float64)[keep]
-    x = local_iso(ts)
+    x = local_iso(ts, offset_s)
     lo = base - band_k * scale
     hi = base + band_k * scale
 
@@ -262,7 +262,7 @@ def _series(recent: Mapping[str, np.ndarray], band_k: float, warn: float, since:
 def detail_figure(snap: Snapshot, sensor: int, recent: Mapping[str, np.ndarray], lang: str) -> go.Figure:
     """Recent readings of one sensor with its rolling baseline +- k scales and the flagged points."""
     spec = snap.registry.sensors[sensor]
-    xs, ys = _series(recent, snap.band_k, snap.warn_score, None)
+    xs, ys = _series(recent, snap.band_k, snap.warn_score, None, snap.city.utc_offset_s)
     k = fmt_num(snap.band_k, lang, 0)
     fig = go.Figure([
         go.Scatter(x=xs[0], y=ys[0], mode="lines", line=dict(width=0), hoverinfo="skip", showlegend=False,
@@ -295,7 +295,7 @@ def detail_figure(snap: Snapshot, sensor: int, recent: Mapping[str, np.ndarray],
 def detail_extension(snap: Snapshot, recent: Mapping[str, np.ndarray], since: float, window: int
                      ) -> tuple[dict[str, list[list[Any]]], list[int], int] | None:
     """``extendData`` for the readings newer than ``since`` (None when there are none)."""
-    xs, ys = _series(recent, snap.band_k, snap.warn_score, since)
+    xs, ys = _series(recent, snap.band_k, snap.warn_score, since, snap.city.utc_offset_s)
     if not xs[3]:
         return None
     return {"x": xs, "y": ys}, [0, 1, 2, 3, 4], int(window)

@@ -3,8 +3,9 @@
 :func:`t` looks a key up (``str.format`` fields filled from keyword
 arguments); the formatting helpers write numbers, clock times and ages the way
 each language does (Vietnamese: ``21,5`` with a decimal comma and ``1.234``
-with a thousands dot).  Times are shown in the city's zone, Asia/Ho_Chi_Minh
-(UTC+7, no daylight saving).
+with a thousands dot).  Times are shown in the city's local time: the caller passes its
+UTC offset (``Snapshot.city``, from ``config/<city>/city.toml``), and the city's own name
+comes from there too.
 """
 from __future__ import annotations
 
@@ -13,17 +14,14 @@ import time
 
 from processing.kinds import KINDS
 
-__all__ = ["DEFAULT_LANG", "LANGS", "STRINGS", "fmt_age", "fmt_clock", "fmt_num", "kind_label", "t",
-           "UTC_OFFSET_S"]
+__all__ = ["DEFAULT_LANG", "LANGS", "STRINGS", "fmt_age", "fmt_clock", "fmt_num", "kind_label", "t"]
 
 LANGS: tuple[str, ...] = ("vi", "en")
 DEFAULT_LANG = "vi"
-UTC_OFFSET_S = 7 * 3600
 
 STRINGS: dict[str, dict[str, str]] = {
     # header
     "title": {"vi": "Trung tâm Điều hành Thông minh", "en": "Intelligent Operations Center"},
-    "city": {"vi": "Thành phố Bắc Giang", "en": "Bắc Giang City"},
     "lang.vi": {"vi": "Tiếng Việt", "en": "Tiếng Việt"},
     "lang.en": {"vi": "English", "en": "English"},
     "sim_speed": {"vi": "mô phỏng ×{speed}", "en": "simulated ×{speed}"},
@@ -170,11 +168,11 @@ def fmt_num(x: float | None, lang: str | None = DEFAULT_LANG, digits: int = 1) -
     return text
 
 
-def fmt_clock(epoch_s: float, *, seconds: bool = True, date: bool = False) -> str:
-    """Local (UTC+7) wall time of an epoch instant: ``14:05:31`` or ``14:05 02/03/2026``."""
+def fmt_clock(epoch_s: float, *, offset_s: int, seconds: bool = True, date: bool = False) -> str:
+    """Local wall time (UTC + ``offset_s``) of an epoch instant: ``14:05:31`` or ``14:05 02/03/2026``."""
     if epoch_s is None or not math.isfinite(epoch_s):
         return "–"
-    tm = time.gmtime(epoch_s + UTC_OFFSET_S)
+    tm = time.gmtime(epoch_s + offset_s)
     text = time.strftime("%H:%M:%S" if seconds else "%H:%M", tm)
     return f"{text} {time.strftime('%d/%m/%Y', tm)}" if date else text
 

@@ -95,7 +95,7 @@ def kpi_tiles(snap: Snapshot, lang: str) -> dict[str, Tile]:
         station = _short(_name(snap, k.aqi_sensor).split(" – ")[0].replace("Trạm quan trắc không khí ", ""), 34)
         tone = ("normal", "normal", "watch", "warn", "alert", "alert")[k.aqi_category]
         tiles["kpi-air"] = Tile(t("kpi.air", lang), f"{int(k.aqi)}", "",
-                                t("kpi.air.detail", lang, hour=fmt_clock(k.aqi_hour, seconds=False), station=station),
+                                t("kpi.air.detail", lang, hour=fmt_clock(k.aqi_hour, offset_s=snap.city.utc_offset_s, seconds=False), station=station),
                                 tone, label, cat.color)
     else:
         tiles["kpi-air"] = Tile(t("kpi.air", lang), "–", "", idle, "idle")
@@ -327,8 +327,9 @@ def health_texts(snap: Snapshot, lang: str) -> dict[str, str]:
         "h-dead": fmt_num(h.deadletters_total, lang, 0),
         "h-open": fmt_num(h.alerts_open, lang, 0),
         "h-age": t("age.ago", lang, age=age) if age != t("age.now", lang) and age != "–" else age,
-        "h-clock": fmt_clock(snap.sim_time),
-        "h-date": fmt_clock(snap.sim_time, date=True).split(" ")[1] if math.isfinite(snap.sim_time) else "",
+        "h-clock": fmt_clock(snap.sim_time, offset_s=snap.city.utc_offset_s),
+        "h-date": (fmt_clock(snap.sim_time, offset_s=snap.city.utc_offset_s, date=True).split(" ")[1]
+                   if math.isfinite(snap.sim_time) else ""),
         "h-speed": t("sim_speed", lang, speed=fmt_num(snap.speed, lang, 0 if snap.speed >= 1 else 2)),
     }
 
@@ -381,7 +382,7 @@ def build_layout(snap: Snapshot, wards: Mapping[str, Any] | None, *, lang: str =
     header = html.Header([
         html.Div([
             html.Div(i18n_span("title", lang), className="brand-title"),
-            html.Div(i18n_span("city", lang), className="brand-city"),
+            html.Div(html.Span(snap.city.text("title", lang), id="brand-city"), className="brand-city"),
         ], className="brand"),
         html.Div([
             html.Div([html.Span(className="status-dot"), html.Span(health["h-status"], id="h-status")],

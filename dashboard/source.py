@@ -30,6 +30,7 @@ import numpy as np
 
 from processing.alarm_rate import AlarmRate
 from processing.alerts import Alert
+from processing.city import CityProfile
 from processing.registry import Registry
 
 __all__ = ["AlertInfo", "DutyTeam", "Health", "Kpis", "LatencyHistogram", "Metrics", "SensorExtras", "Snapshot", "SnapshotSource",
@@ -174,6 +175,7 @@ class Snapshot:
     kpis: Kpis
     health: Health
     metrics: Metrics
+    city: CityProfile                    # names and local time of the city (config/<city>/city.toml)
     warn_score: float = 0.5
     band_k: float = 4.0                  # drill-down band: baseline +- band_k x scale
     alert_info: Mapping[int, AlertInfo] = field(default_factory=dict)    # alert id -> routing + deliveries

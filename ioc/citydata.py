@@ -1,7 +1,9 @@
-"""Load a city's configuration: the sensor registry, the ward polygons and the sensors' extra facts.
+"""Load a city's configuration: its profile, the sensor registry, the ward polygons and the sensors' extra facts.
 
 A city lives in one directory (``config/bac_giang`` for Bắc Giang) holding
 
+* ``city.toml`` -- names, UTC offset, alert sender, languages (:func:`load_city`,
+  validated by :func:`processing.city.parse_city`);
 * ``sensors.geojson`` -- a FeatureCollection of sensor Points, validated by
   :meth:`processing.registry.Registry.from_geojson`;
 * ``wards.geojson`` -- a FeatureCollection of Polygons, one per ward, commune
@@ -23,6 +25,7 @@ a few dozen convex-ish shapes needs.
 from __future__ import annotations
 
 import json
+import tomllib
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,17 +34,22 @@ from typing import Any, Mapping
 import numpy as np
 
 from dashboard.source import SensorExtras
+from processing.city import CityProfile, parse_city
+from processing.errors import ConfigError
 from processing.registry import Registry, RegistryError, feature_properties
 
 __all__ = [
     "WARD_TYPES",
     "Wards",
+    "city_of",
     "default_city_dir",
     "extras_from_registry",
+    "load_city",
     "load_extras",
     "load_registry",
     "load_wards",
     "point_in_ward",
+    "read_toml",
 ]
 
 #: The kinds of administrative (or planning) unit a ward polygon may be.
@@ -216,6 +224,34 @@ def load_wards(path: str | Path) -> Wards:
         types.append(wtype)
         rings.append(ring)
     return Wards(tuple(names), tuple(types), tuple(rings))
+
+
+def load_city(path: str | Path | None = None) -> CityProfile:
+    """Read and validate ``city.toml`` (default: the configured city's); every problem is one
+    :class:`~processing.errors.ConfigError` line naming the file and key."""
+    p = Path(path) if path is not None else default_city_dir() / "city.toml"
+    return parse_city(read_toml(p, missing="a city's folder needs its city.toml"), str(p))
+
+
+def read_toml(path: str | Path, *, missing: str = "") -> dict[str, Any]:
+    """A TOML file parsed; a missing, unreadable or invalid file is one :class:`ConfigError` naming it
+    (``missing``: what to add to "file not found")."""
+    source = str(Path(path))
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"{source}: file not found" + (f" ({missing})" if missing else "")) from None
+    except OSError as exc:
+        raise ConfigError(f"{source}: cannot read: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+
+
+def city_of(registry_path: str | Path | None) -> CityProfile:
+    """The city of a registry file: the ``city.toml`` beside it, else the configured city's."""
+    beside = Path(registry_path).with_name("city.toml") if registry_path is not None else None
+    return load_city(beside if beside is not None and beside.is_file() else None)
 
 
 def load_extras(path: str | Path, registry: Registry) -> SensorExtras:

@@ -199,7 +199,8 @@ class Pipeline:
                  sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep, start: float | None = None,
                  alerting: AlertService | None = None, dispatcher: Dispatcher | None = None,
                  checkpointer: Any = None) -> None:
-        """``alerting``/``dispatcher``: from :func:`~ioc.alerting.wiring.build_alerting` (None: an in-memory store, nothing sent);
+        """``alerting``/``dispatcher``: from :func:`~ioc.alerting.wiring.build_alerting` (None: an in-memory
+        store, nothing sent); its configuration's city is the pipeline's (:attr:`city`);
         ``checkpointer``: an :class:`ioc.checkpoints.Checkpointer` (None: no checkpoints)."""
         self.registry = registry
         self.config = cfg = config or PipelineConfig()
@@ -209,12 +210,23 @@ class Pipeline:
         n = len(registry)
         self.run_id = uuid.uuid4().hex[:12]
         self._lock = threading.RLock()
+        if alerting is None:
+            if dispatcher is not None:
+                raise ValueError("a dispatcher needs the alerting service that queues its deliveries")
+            alerting, _ = build_alerting(registry, None, channels={})     # in memory, nothing sent
+        # one local time for the city: alert texts, roster, display, the core's time-of-day slots
+        # and the simulator's rhythms (config/<city>/city.toml)
+        self.city = alerting.config.city
+        if cfg.core.utc_offset_s != self.city.utc_offset_s:
+            raise ValueError(f"the core's utc_offset_s ({cfg.core.utc_offset_s}) is not the city's "
+                             f"({self.city.offset_label}, city.toml): build CoreConfig(utc_offset_s=city.utc_offset_s)")
 
         self.live_start = float(start if start is not None else clock())     # simulated time going live
         preroll_s = cfg.preroll_hours * 3600.0
         self.sim_start = self.live_start - preroll_s
         warm = preroll_s / 2 if cfg.anomaly_warmup_s is None else cfg.anomaly_warmup_s
-        self._sim = CitySimulator(registry, seed=cfg.seed, anomaly_rate=cfg.anomaly_rate)
+        self._sim = CitySimulator(registry, seed=cfg.seed, anomaly_rate=cfg.anomaly_rate,
+                                  utc_offset_s=self.city.utc_offset_s)
         self._stream = self._sim.stream(self.sim_start, warmup_s=warm)
         # the anomalies the simulator has injected so far, newest last (engineers compare the
         # alerts against them: ioc control-room-day); room for twice a week's worth
@@ -231,10 +243,6 @@ class Pipeline:
         self._start_offsets: dict[str, int] = {}      # ... where to resume (from a checkpoint)
         self._replay_until: dict[str, int] = {}       # ... up to where the alert store has seen it (Kafka)
         self._alerted_to: float | None = None         # ... up to when (embedded): replayed, not alerted again
-        if alerting is None:
-            if dispatcher is not None:
-                raise ValueError("a dispatcher needs the alerting service that queues its deliveries")
-            alerting, _ = build_alerting(registry, None, channels={})     # in memory, nothing sent
         self.alerting = alerting
         self.dispatcher = dispatcher
         self.alerts = alerting.engine.list         # the lifecycle records the snapshot shows
@@ -814,7 +822,7 @@ class Pipeline:
             registry=self.registry, extras=self.extras, last_value=self._last_value.copy(), last_ts=last_ts,
             score=self._score.copy(), status=st.copy(), status_rev=self._status_rev.copy(), alerts=alerts,
             alerts_rev=self.alerts.rev, kpis=self._kpis_at(now, offline, silent.size), health=health,
-            metrics=metrics, warn_score=cfg.warn_score, band_k=cfg.core.z_report, alert_info=alert_info,
+            metrics=metrics, city=self.city, warn_score=cfg.warn_score, band_k=cfg.core.z_report, alert_info=alert_info,
             on_duty=self._on_duty(now), officers=tuple(self._officer_names.items()),
             alarm_rate=self.alarm_rates(now))
 

@@ -185,10 +185,12 @@ def simulate_to(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
 
 async def _simulate_to(args: argparse.Namespace, registry: Any, speed: float, out: TextIO) -> int:
     from ingest.encoders import encode, topics
+    from ioc.citydata import city_of
     from simulators.city import CitySimulator
 
     try:
-        sim = CitySimulator(registry, seed=args.seed, anomaly_rate=args.anomaly_rate)
+        sim = CitySimulator(registry, seed=args.seed, anomaly_rate=args.anomaly_rate,
+                            utc_offset_s=city_of(getattr(args, "registry", None)).utc_offset_s)
     except ValueError as exc:
         raise _user_error(str(exc)) from None
     target = _Out(args.to)

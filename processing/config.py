@@ -21,6 +21,8 @@ class CoreConfig:
     window: int = 512
     # readings a sensor must have before its score counts (grace period)
     warmup: int = 150
+    # local time of the time-of-day slots: the city's (city.toml), set by the composition root
+    # (ioc run); the default is the shipped city's, Bắc Giang's UTC+7
     utc_offset_s: int = 7 * 3600
 
     # -- the score ------------------------------------------------------------------

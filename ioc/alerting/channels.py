@@ -109,7 +109,7 @@ class WebhookChannel:
 class SmtpSettings:
     host: str
     port: int = 587
-    sender: str = "ioc@bacgiang.gov.vn"
+    sender: str = ""               # From: (wiring: IOC_SMTP_SENDER, else the city's sender)
     username: str = ""
     password: str = ""
     starttls: bool = True

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from processing.alerting.config import AlertingConfig, ConfigError
-from processing.alerting.roster import ICT, Roster, local_iso
+from processing.alerting.roster import Roster
 
 __all__ = ["add_parsers", "default_alerts_dir"]
 
@@ -49,6 +49,12 @@ def _store(args: argparse.Namespace) -> Any:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    from ioc.citydata import load_city
+
+    try:
+        local_iso = load_city().iso
+    except ConfigError as exc:
+        return _fail(str(exc))
     from ioc.alerting.store import StoreError
     states = {"open": ["open"], "acknowledged": ["acknowledged"], "resolved": ["resolved"],
               "active": ["open", "acknowledged"], "all": None}[args.status]
@@ -147,10 +153,10 @@ def cmd_roster_now(args: argparse.Namespace) -> int:
             dt = datetime.fromisoformat(args.at)
         except ValueError:
             return _fail(f"--at: expected an ISO date-time, got {args.at!r}")
-        now = (dt if dt.tzinfo else dt.replace(tzinfo=ICT)).timestamp()
+        now = (dt if dt.tzinfo else dt.replace(tzinfo=cfg.city.tz)).timestamp()
     else:
         now = time.time()
-    print(f"On duty at {local_iso(now)} (Asia/Ho_Chi_Minh)")
+    print(f"On duty at {cfg.city.iso(now)} ({cfg.city.timezone_name or cfg.city.offset_label})")
     for team_id, officers in Roster(cfg).everyone_on_duty(now).items():
         team = cfg.team(team_id)
         who = ", ".join(f"{o.name} ({o.phone or o.email})" for o in officers) or "— nobody on shift —"
@@ -193,6 +199,6 @@ def add_parsers(subparsers: Any) -> None:
     p = subparsers.add_parser("roster", help="the duty roster")
     rsub = p.add_subparsers(dest="roster_command", required=True)
     q = rsub.add_parser("now", help="who is on duty now (or --at a time)")
-    q.add_argument("--at", help="ISO date-time (local Asia/Ho_Chi_Minh if no offset)")
+    q.add_argument("--at", help="ISO date-time (the city's local time if no offset)")
     q.add_argument("--config", help="alerting.toml (default config/<city>/alerting.toml)")
     q.set_defaults(func=cmd_roster_now)

@@ -29,8 +29,7 @@ from ioc.alerting.store import AlertStore, Delivery
 from processing.alerting.cap import to_cap
 from processing.alerting.config import AlertingConfig, DeliverySettings, Officer
 from processing.alerting.engine import AlertEngine, Notice, Outcome, Routed
-from processing.alerting.messages import LANGS, render
-from processing.alerting.roster import local_iso
+from processing.alerting.messages import render
 from processing.alerts import AlertError
 from processing.batch import ReadingBatch
 from processing.registry import Registry
@@ -234,7 +233,7 @@ class AlertService:
                       last_value=a.last_value, occurrences=a.occurrences, level=r.level,
                       team_name=self.config.team(r.team).name, event=event, event_seq=seq, sent=sent,
                       msg_type=msg_type, first_event=r.first_event, first_sent=r.created_at, cap=self.config.cap,
-                      ward_ring=self.ward_rings.get(spec.ward), score=a.peak_score, incident_size=inc)
+                      city=self.config.city, ward_ring=self.ward_rings.get(spec.ward), score=a.peak_score, incident_size=inc)
 
     def _incident_size(self, r: Routed) -> int:
         if r.incident is None:
@@ -263,21 +262,22 @@ class AlertService:
         at = ev.at if ev is not None else r.created_at
         inc = self._incident_size(r)
         text = {}
-        for lang in LANGS:
+        city = self.config.city
+        for lang in city.languages:
             t = render(alert_id=a.id, kind=a.kind, severity=a.severity, event=n.event, spec=spec, since=a.opened_at,
                        last_value=a.last_value, occurrences=a.occurrences, level=n.level,
                        team_name=team.name if lang == "vi" else team.name_en, lang=lang, cap=self.config.cap,
-                       incident_size=inc)
+                       city=city, incident_size=inc)
             text[lang] = {"subject": t.subject, "headline": t.headline, "description": t.description,
                           "instruction": t.instruction}
         return {
             "alert": {"id": a.id, "sensor_id": a.sensor_id, "sensor_name": spec.name, "kind": a.kind,
                       "severity": a.severity, "state": a.state, "domain": spec.domain, "ward": spec.ward,
-                      "lat": spec.lat, "lon": spec.lon, "since": local_iso(a.opened_at),
+                      "lat": spec.lat, "lon": spec.lon, "since": city.iso(a.opened_at),
                       "last_value": a.last_value if math.isfinite(a.last_value) else None, "unit": spec.unit,
                       "peak_score": round(a.peak_score, 4), "team": r.team, "level": n.level, "flaps": r.flaps,
                       "incident": r.incident},
-            "event": {"seq": n.event_seq, "type": n.event, "at": local_iso(at),
+            "event": {"seq": n.event_seq, "type": n.event, "at": city.iso(at),
                       "by": ev.by if ev is not None else "system", "detail": ev.detail if ev is not None else ""},
             "msg_type": n.msg_type,
             "text": text,

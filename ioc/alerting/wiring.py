@@ -43,12 +43,12 @@ class UnconfiguredChannel:
 
 
 def delivery_channels(settings: DeliverySettings, environ: Mapping[str, str], *,
-                      sender: str = "ioc@bacgiang.gov.vn") -> dict[str, Channel]:
+                      sender: str) -> dict[str, Channel]:
     """The channels the embedded pipeline can send on, from the environment.
 
     * webhook: signed with the secret in ``settings.webhook_secret_env`` (default ``IOC_WEBHOOK_SECRET``);
     * e-mail: ``IOC_SMTP_HOST`` (required), ``IOC_SMTP_PORT`` (587), ``IOC_SMTP_USER``, ``IOC_SMTP_PASSWORD``,
-      ``IOC_SMTP_SENDER``, ``IOC_SMTP_STARTTLS`` (1; 0 turns it off), ``IOC_SMTP_CAFILE``;
+      ``IOC_SMTP_SENDER`` (default ``sender``: the city's), ``IOC_SMTP_STARTTLS`` (1; 0 turns it off), ``IOC_SMTP_CAFILE``;
     * MQTT and Kafka topics: none here (no broker in the embedded pipeline).
 
     What is not set up becomes an :class:`UnconfiguredChannel`."""

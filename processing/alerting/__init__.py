@@ -8,8 +8,8 @@
 from processing.alerting.cap import to_cap
 from processing.alerting.config import AlertingConfig, ConfigError, parse_config
 from processing.alerting.engine import AlertEngine, Event, Incident, Notice, Outcome, Routed
-from processing.alerting.roster import Roster, local_clock, local_iso
+from processing.alerting.roster import Roster
 from processing.alerting.routing import Router
 
 __all__ = ["AlertEngine", "AlertingConfig", "ConfigError", "Event", "Incident", "Notice", "Outcome", "Roster",
-           "Routed", "Router", "local_clock", "local_iso", "parse_config", "to_cap"]
+           "Routed", "Router", "parse_config", "to_cap"]

@@ -6,7 +6,8 @@ notified, ``Update`` for later events (escalation, severity, acknowledgement),
 first message (``sender,identifier,sent``).  One ``<info>`` per language
 (``vi-VN``, ``en-US``), each with an ``<area>``: the ward polygon when known
 (``"lat,lon lat,lon …"``, first point = last) and always a circle around the
-sensor.  Times carry the +07:00 offset of Asia/Ho_Chi_Minh.
+sensor.  Times carry the city's UTC offset (``+07:00`` in Bắc Giang); the city
+(:class:`~processing.city.CityProfile`) names the source, the sender and the area.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import numpy as np
 
 from processing.alerting.config import CapSettings
 from processing.alerting.messages import kind_label, map_link, render
-from processing.alerting.roster import local_iso
+from processing.city import CityProfile
 from processing.registry import SensorSpec
 
 __all__ = ["CAP_NS", "cap_identifier", "to_cap"]
@@ -45,10 +46,11 @@ def _polygon(ring: np.ndarray) -> str:
 
 def to_cap(*, alert_id: int, kind: str, severity: str, spec: SensorSpec, since: float, last_value: float,
            occurrences: int, level: int, team_name: str, event: str, event_seq: int, sent: float,
-           msg_type: str, first_event: int, first_sent: float, cap: CapSettings,
+           msg_type: str, first_event: int, first_sent: float, cap: CapSettings, city: CityProfile,
            ward_ring: np.ndarray | None = None, score: float = float("nan"), incident_size: int = 0,
-           langs: Sequence[str] = ("vi", "en")) -> str:
-    """One CAP 1.2 ``<alert>`` document (UTF-8 XML string with declaration)."""
+           langs: Sequence[str] | None = None) -> str:
+    """One CAP 1.2 ``<alert>`` document (UTF-8 XML string with declaration); one ``<info>`` per
+    language of ``langs`` (default: the city's languages)."""
     if msg_type not in ("Alert", "Update", "Cancel"):
         raise ValueError(f"msg_type must be Alert, Update or Cancel, got {msg_type!r}")
     ET.register_namespace("", CAP_NS)
@@ -62,21 +64,21 @@ def to_cap(*, alert_id: int, kind: str, severity: str, spec: SensorSpec, since: 
     root = ET.Element(f"{{{CAP_NS}}}alert")
     sub(root, "identifier", cap_identifier(cap.sender, alert_id, event_seq))
     sub(root, "sender", cap.sender)
-    sub(root, "sent", local_iso(sent))
+    sub(root, "sent", city.iso(sent))
     sub(root, "status", cap.status)
     sub(root, "msgType", msg_type)
-    sub(root, "source", "City IOC Bắc Giang")
+    sub(root, "source", f"City IOC {city.text('name', 'vi')}")
     sub(root, "scope", cap.scope)
     if cap.scope == "Restricted":
         sub(root, "restriction", cap.restriction)
     if msg_type != "Alert" and event_seq != first_event:
         sub(root, "references",
-            f"{cap.sender},{cap_identifier(cap.sender, alert_id, first_event)},{local_iso(first_sent)}")
+            f"{cap.sender},{cap_identifier(cap.sender, alert_id, first_event)},{city.iso(first_sent)}")
     sub(root, "incidents", f"ioc-alert-{alert_id}")
-    for lang in langs:
+    for lang in langs or city.languages:
         text = render(alert_id=alert_id, kind=kind, severity=severity, event=event, spec=spec, since=since,
                       last_value=last_value, occurrences=occurrences, level=level, team_name=team_name,
-                      lang=lang, cap=cap, incident_size=incident_size)
+                      lang=lang, cap=cap, city=city, incident_size=incident_size)
         info = sub(root, "info")
         sub(info, "language", _LANG[lang])
         sub(info, "category", _CATEGORY.get(spec.domain, "Other"))
@@ -88,9 +90,8 @@ def to_cap(*, alert_id: int, kind: str, severity: str, spec: SensorSpec, since: 
         code = sub(info, "eventCode")
         sub(code, "valueName", "IOC-KIND")
         sub(code, "value", kind)
-        sub(info, "effective", local_iso(since))
-        sub(info, "senderName", "Trung tâm điều hành thông minh tỉnh Bắc Giang" if lang == "vi"
-            else "Bac Giang Intelligent Operations Center")
+        sub(info, "effective", city.iso(since))
+        sub(info, "senderName", city.text("center", lang))
         sub(info, "headline", text.headline)
         sub(info, "description", text.description)
         sub(info, "instruction", text.instruction)
@@ -103,7 +104,7 @@ def to_cap(*, alert_id: int, kind: str, severity: str, spec: SensorSpec, since: 
                 sub(p, "valueName", name)
                 sub(p, "value", value)
         area = sub(info, "area")
-        sub(area, "areaDesc", f"{'Phường/xã' if lang == 'vi' else 'Ward'} {spec.ward}, Bắc Giang")
+        sub(area, "areaDesc", f"{'Phường/xã' if lang == 'vi' else 'Ward'} {spec.ward}, {city.text('name', lang)}")
         if ward_ring is not None and len(ward_ring) >= 3:
             sub(area, "polygon", _polygon(ward_ring))
         sub(area, "circle", f"{spec.lat:.6f},{spec.lon:.6f} {cap.circle_km:g}")

@@ -7,7 +7,7 @@ line naming the file, the table and the key, e.g.::
 
     config/bac_giang/alerting.toml: [[shifts]] #2 key 'start': expected "HH:MM", got '25:00'
 
-Times of day are local (Asia/Ho_Chi_Minh, UTC+7, no daylight saving).
+Times of day are local: the city's fixed UTC offset (:class:`processing.city.CityProfile`).
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Mapping, Sequence
 
+from processing.city import CityProfile
 from processing.kinds import DOMAINS
 from processing.errors import ConfigError
 
@@ -131,7 +132,7 @@ class EngineSettings:
 
 @dataclass(frozen=True, slots=True)
 class CapSettings:
-    sender: str = "ioc@bacgiang.gov.vn"
+    sender: str = ""                   # parse_config: the city's sender unless [cap] sender overrides it
     status: str = "Actual"
     scope: str = "Restricted"
     restriction: str = "Cán bộ trực Trung tâm IOC / IOC duty officers"
@@ -155,6 +156,7 @@ class AlertingConfig:
     teams: tuple[Team, ...]
     shifts: tuple[Shift, ...]
     rules: tuple[Rule, ...]
+    city: CityProfile                  # names, local time, sender (config/<city>/city.toml)
     silences: tuple[Silence, ...] = ()
     engine: EngineSettings = EngineSettings()
     cap: CapSettings = CapSettings()
@@ -263,9 +265,11 @@ def _positive(ctx: _Ctx, key: str, v: float, minimum: float = 0.0, strict: bool 
     return v
 
 
-def parse_config(obj: Mapping[str, Any], source: str, *, wards: Sequence[str] | None = None,
+def parse_config(obj: Mapping[str, Any], source: str, *, city: CityProfile, wards: Sequence[str] | None = None,
                  sensor_ids: Sequence[str] | None = None) -> AlertingConfig:
-    """Validate a parsed ``alerting.toml`` mapping; ``wards``/``sensor_ids`` (if given) are checked too."""
+    """Validate a parsed ``alerting.toml`` mapping of ``city``; ``wards``/``sensor_ids`` (if given) are
+    checked too.  Shifts and silences are in the city's local time; CAP messages are signed by the
+    city's sender unless ``[cap] sender`` names another."""
     if not isinstance(obj, Mapping):
         raise ConfigError(f"{source}: top level must be a table")
     top = _Ctx(source, "top level")
@@ -295,7 +299,7 @@ def parse_config(obj: Mapping[str, Any], source: str, *, wards: Sequence[str] | 
     scope = c.get(m, "scope", str, "Restricted")
     if scope not in ("Public", "Restricted", "Private"):
         raise c.err("scope", f"expected Public/Restricted/Private, got {scope!r}")
-    sender = c.get(m, "sender", str, dflt.sender)
+    sender = c.get(m, "sender", str, city.sender)
     if not sender or any(ch in sender for ch in " ,<&"):
         raise c.err("sender", f"must be non-empty without spaces, commas, '<' or '&', got {sender!r}")
     cap = CapSettings(sender=sender, status=status, scope=scope,
@@ -417,5 +421,5 @@ def parse_config(obj: Mapping[str, Any], source: str, *, wards: Sequence[str] | 
     default_team = top.get(obj, "default_team", str, teams[0].id)
     if default_team not in team_ids:
         raise top.err("default_team", f"unknown team {default_team!r}; known: {', '.join(team_ids)}")
-    return AlertingConfig(tuple(officers), tuple(teams), tuple(shifts), tuple(rules), tuple(silences), engine, cap,
-                          delivery, default_team)
+    return AlertingConfig(tuple(officers), tuple(teams), tuple(shifts), tuple(rules), city, tuple(silences), engine,
+                          cap, delivery, default_team)

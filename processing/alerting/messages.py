@@ -9,12 +9,12 @@ import math
 from dataclasses import dataclass
 
 from processing.alerting.config import CapSettings
-from processing.alerting.roster import local_iso
+from processing.city import LANGUAGES, CityProfile
 from processing.registry import SensorSpec
 
 __all__ = ["LANGS", "MessageText", "kind_label", "map_link", "render", "severity_label"]
 
-LANGS: tuple[str, ...] = ("vi", "en")
+LANGS: tuple[str, ...] = LANGUAGES
 
 _KIND = {
     "limit": ("Vượt ngưỡng giới hạn", "Hard limit exceeded"),
@@ -44,11 +44,11 @@ _EVENT = {
 # The lines of a message, (Vietnamese, English), filled in by render(); the optional ones
 # (value, flapping, incident, escalated) only when they apply.
 _TEXT = {
-    "subject": ("[IOC Bắc Giang #{alert_id}] {ev}: {what} – {ward}", "[IOC Bac Giang #{alert_id}] {ev}: {what} – {ward}"),
+    "subject": ("[IOC {city} #{alert_id}] {ev}: {what} – {ward}", "[IOC {city} #{alert_id}] {ev}: {what} – {ward}"),
     "head": ("{ev}. {what} ({domain}), mức độ: {sev}.", "{ev}. {what} ({domain}), severity: {sev}."),
     "sensor": ("Cảm biến: {name} (mã {id}).", "Sensor: {name} (id {id})."),
-    "where": ("Vị trí: phường/xã {ward}, TP Bắc Giang – bản đồ: {link}", "Where: {ward} ward, Bac Giang city – map: {link}"),
-    "since": ("Bắt đầu từ: {when} (giờ Việt Nam).", "Since: {when} (Vietnam time, UTC+7)."),
+    "where": ("Vị trí: phường/xã {ward}, {city} – bản đồ: {link}", "Where: {ward} ward, {city} – map: {link}"),
+    "since": ("Bắt đầu từ: {when} ({local_time}).", "Since: {when} ({local_time})."),
     "value": ("Giá trị gần nhất: {value}.", "Latest value: {value}."),
     "flapping": ("Tình trạng lặp lại {occurrences} lần (dao động bật/tắt).",
                  "The condition came back {occurrences} times (flapping)."),
@@ -90,8 +90,9 @@ def map_link(spec: SensorSpec, cap: CapSettings) -> str:
 
 def render(*, alert_id: int, kind: str, severity: str, event: str, spec: SensorSpec, since: float,
            last_value: float, occurrences: int, level: int, team_name: str, lang: str, cap: CapSettings,
-           incident_size: int = 0) -> MessageText:
-    """The text of one alert event in ``lang`` (``vi`` or ``en``)."""
+           city: CityProfile, incident_size: int = 0) -> MessageText:
+    """The text of one alert event in ``lang`` (``vi`` or ``en``): ``city`` names the place and
+    the local time it is given in."""
     if lang not in LANGS:
         raise ValueError(f"unknown language {lang!r}; known: {', '.join(LANGS)}")
     what = kind_label(kind, lang)
@@ -100,7 +101,8 @@ def render(*, alert_id: int, kind: str, severity: str, event: str, spec: SensorS
     domain = _pick(_DOMAIN.get(spec.domain, (spec.domain, spec.domain)), lang)
     value = "" if not math.isfinite(last_value) else f"{last_value:g} {spec.unit}".strip()
     fields = dict(ev=ev, what=what, sev=sev, domain=domain, name=spec.name, id=spec.id, ward=spec.ward,
-                  link=map_link(spec, cap), when=local_iso(since).replace("T", " "), value=value,
+                  link=map_link(spec, cap), when=city.iso(since).replace("T", " "), value=value,
+                  city=city.text("name", lang), local_time=city.text("local_time", lang),
                   occurrences=occurrences, incident_size=incident_size, level=level, team_name=team_name,
                   alert_id=alert_id, url=f"{cap.dashboard_url}/alerts/{alert_id}")
 

@@ -7,11 +7,13 @@ import numpy as np
 import pytest
 
 from dashboard.source import Health, Kpis, Metrics, SensorExtras, Snapshot
+from ioc.citydata import load_city
 from processing.alerts import Alert
 from processing.kinds import KINDS
 from processing.registry import Registry, SensorSpec
 
 T0 = 1_772_420_400.0     # 2026-03-02 10:00 local
+CITY = load_city()       # the shipped city: Bắc Giang, UTC+7
 
 
 def small_registry() -> Registry:
@@ -60,7 +62,7 @@ def make_snapshot() -> Callable[..., Snapshot]:
                               feeder_max_pct=60.0, feeder_sensor=4, online=4, total=5, stale=1, never=0),
             health=health or Health(status="ok", readings_per_s=12.5, readings_total=1000, deadletters_total=2,
                                     alerts_open=1, alerts_active=1, newest_age_s=12.0),
-            metrics=Metrics(readings_total=1000, deadletters_total=2))
+            metrics=Metrics(readings_total=1000, deadletters_total=2), city=CITY)
     return make
 
 

@@ -112,5 +112,6 @@ def test_detail_extension_sends_only_newer_points(make_snapshot) -> None:
 
 
 def test_local_iso() -> None:
-    assert local_iso(np.array([1_772_420_400.0])) == ["2026-03-02T10:00:00"]
-    assert local_iso(np.array([])) == []
+    assert local_iso(np.array([1_772_420_400.0]), 7 * 3600) == ["2026-03-02T10:00:00"]
+    assert local_iso(np.array([1_772_420_400.0]), 0) == ["2026-03-02T03:00:00"]
+    assert local_iso(np.array([]), 7 * 3600) == []

@@ -54,9 +54,10 @@ def test_numbers(x, lang, digits, text) -> None:
 
 
 def test_clock_is_local_time_utc_plus_7() -> None:
-    assert fmt_clock(1_772_420_400.0) == "10:00:00"                  # 03:00 UTC
-    assert fmt_clock(1_772_420_400.0, seconds=False, date=True) == "10:00 02/03/2026"
-    assert fmt_clock(float("nan")) == "–"
+    assert fmt_clock(1_772_420_400.0, offset_s=7 * 3600) == "10:00:00"                  # 03:00 UTC
+    assert fmt_clock(1_772_420_400.0, offset_s=7 * 3600, seconds=False, date=True) == "10:00 02/03/2026"
+    assert fmt_clock(1_772_420_400.0, offset_s=-3 * 3600, seconds=False, date=True) == "00:00 02/03/2026"
+    assert fmt_clock(float("nan"), offset_s=7 * 3600) == "–"
 
 
 @pytest.mark.parametrize("s, vi, en", [

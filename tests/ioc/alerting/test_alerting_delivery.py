@@ -21,7 +21,7 @@ from ioc.alerting.channels import (EmailChannel, SmtpSettings, TopicChannel, Web
                                    verify_signature)
 from ioc.alerting.dispatcher import AlertService, Dispatcher
 from ioc.alerting.store import AlertStore, Delivery
-from ioc.citydata import default_city_dir, load_registry, load_wards
+from ioc.citydata import default_city_dir, load_city, load_registry, load_wards
 from processing.alerting import parse_config
 from processing.alerting.config import AlertingConfig
 from processing.batch import ReadingBatch
@@ -135,7 +135,7 @@ def config_for(base_url: str, max_attempts: int = 3) -> AlertingConfig:
     for o in raw["officers"]:
         o["webhook"] = f"{base_url}/hook/{o['id']}"
     raw["delivery"].update(max_attempts=max_attempts, backoff_s=5, backoff_max_s=60)
-    return parse_config(raw, "alerting.toml", wards=REG.wards, sensor_ids=REG.ids)
+    return parse_config(raw, "alerting.toml", city=load_city(CITY / "city.toml"), wards=REG.wards, sensor_ids=REG.ids)
 
 
 class Rig:
@@ -147,8 +147,8 @@ class Rig:
 
     def channels(self) -> dict[str, Any]:
         return {"webhook": WebhookChannel(SECRET, timeout_s=5),
-                "email": EmailChannel(SmtpSettings("127.0.0.1", self.smtp_port, username="ioc", password="mat-khau",
-                                                   starttls=False)),
+                "email": EmailChannel(SmtpSettings("127.0.0.1", self.smtp_port, sender="ioc@bacgiang.gov.vn",
+                                                   username="ioc", password="mat-khau", starttls=False)),
                 "mqtt": TopicChannel(self.mqtt), "kafka": TopicChannel(self.kafka)}
 
     def open(self) -> None:

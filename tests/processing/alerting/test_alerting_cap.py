@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from ioc.citydata import default_city_dir, load_registry, load_wards
+from ioc.citydata import default_city_dir, load_city, load_registry, load_wards
 from processing.alerting import parse_config, to_cap
 from processing.alerting.messages import render
 
@@ -17,7 +17,8 @@ pytest.importorskip("capvalidator")
 CITY = default_city_dir()
 REG = load_registry(CITY / "sensors.geojson")
 WARDS = load_wards(CITY / "wards.geojson")
-CFG = parse_config(tomllib.loads((CITY / "alerting.toml").read_text("utf-8")), "alerting.toml")
+CFG = parse_config(tomllib.loads((CITY / "alerting.toml").read_text("utf-8")), "alerting.toml",
+                   city=load_city(CITY / "city.toml"))
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=timezone(timedelta(hours=7))).timestamp()
 NS = {"cap": "urn:oasis:names:tc:emergency:cap:1.2"}
 
@@ -33,7 +34,7 @@ def cap(msg_type: str, event: str, seq: int, **kw: object) -> str:
     args = dict(alert_id=7, kind="limit", severity="critical", spec=spec, since=T0, last_value=812.0,
                 occurrences=1, level=0, team_name="Đội điều hành giao thông", event=event, event_seq=seq,
                 sent=T0 + 60 * seq, msg_type=msg_type, first_event=3, first_sent=T0 + 180, cap=CFG.cap,
-                ward_ring=WARDS.ring(spec.ward), score=0.97)
+                city=CFG.city, ward_ring=WARDS.ring(spec.ward), score=0.97)
     args.update(kw)
     return to_cap(**args)  # type: ignore[arg-type]
 
@@ -77,13 +78,41 @@ def test_bilingual_text_says_what_where_since_when_and_how_to_acknowledge() -> N
     spec = REG["BG-TRF-001"]
     vi = render(alert_id=7, kind="limit", severity="critical", event="opened", spec=spec, since=T0,
                 last_value=812.0, occurrences=1, level=0, team_name="Đội điều hành giao thông", lang="vi",
-                cap=CFG.cap)
+                cap=CFG.cap, city=CFG.city)
     en = render(alert_id=7, kind="limit", severity="critical", event="opened", spec=spec, since=T0,
                 last_value=812.0, occurrences=1, level=0, team_name="Traffic operations team", lang="en",
-                cap=CFG.cap)
+                cap=CFG.cap, city=CFG.city)
     assert "Vượt ngưỡng giới hạn" in vi.description and "mức độ: Nghiêm trọng" in vi.description
     assert "Ngô Quyền" in vi.description and "openstreetmap.org/?mlat=21.275038" in vi.description
     assert "Bắt đầu từ: 2026-03-02 08:00:00+07:00" in vi.description
     assert "ioc alerts ack 7" in vi.instruction and "Tiếp nhận" in vi.instruction
     assert "Hard limit exceeded" in en.description and "Since: 2026-03-02 08:00:00+07:00" in en.description
     assert "Acknowledge at http://127.0.0.1:8050/alerts/7" in en.instruction
+
+
+def test_the_city_profile_names_the_place_signs_and_sets_the_clock(schema: "xmlschema.XMLSchema") -> None:
+    """Nothing about Bắc Giang is written in the code: another city.toml changes every text."""
+    import dataclasses
+
+    from processing.city import parse_city
+
+    other = parse_city({"id": "bac_ninh", "utc_offset": "+08:00", "sender": "ioc@bacninh.gov.vn",
+                        "name": {"vi": "Bắc Ninh", "en": "Bac Ninh"},
+                        "center": {"vi": "Trung tâm IOC Bắc Ninh", "en": "Bac Ninh IOC"},
+                        "local_time": {"vi": "giờ thử", "en": "test time"}, "languages": ["en"]}, "city.toml")
+    cfg = parse_config(tomllib.loads((CITY / "alerting.toml").read_text("utf-8")), "alerting.toml", city=other)
+    assert cfg.cap.sender == "ioc@bacninh.gov.vn" and cfg.city is other
+    spec = REG["BG-TRF-001"]
+    text = render(alert_id=7, kind="limit", severity="critical", event="opened", spec=spec, since=T0,
+                  last_value=812.0, occurrences=1, level=0, team_name="Traffic", lang="en", cap=cfg.cap, city=other)
+    assert text.subject.startswith("[IOC Bac Ninh #7]") and "Bac Giang" not in text.description
+    assert "Since: 2026-03-02 09:00:00+08:00 (test time)." in text.description
+    xml = cap("Alert", "opened", 3, cap=cfg.cap, city=other)
+    schema.validate(xml)
+    assert "<source>City IOC Bắc Ninh</source>" in xml and ", Bac Ninh</areaDesc>" in xml
+    assert "<sender>ioc@bacninh.gov.vn</sender>" in xml and "<senderName>Bac Ninh IOC</senderName>" in xml
+    assert "<sent>2026-03-02T09:03:00+08:00</sent>" in xml and xml.count("<info>") == 1      # languages: en only
+    own = parse_config(tomllib.loads((CITY / "alerting.toml").read_text("utf-8").replace(
+        "[cap] ", '[cap]\nsender = "canh-bao@ioc.example.vn"\n', 1)), "alerting.toml", city=other)
+    assert own.cap.sender == "canh-bao@ioc.example.vn"                # [cap] sender overrides the city's
+    assert dataclasses.replace(CFG.city, utc_offset_s=0).iso(T0) == "2026-03-02T01:00:00+00:00"

@@ -6,7 +6,7 @@ import tomllib
 
 import pytest
 
-from ioc.citydata import default_city_dir, load_registry
+from ioc.citydata import default_city_dir, load_city, load_registry
 from processing.alerting.config import ConfigError, parse_config
 
 CITY = default_city_dir()
@@ -16,7 +16,7 @@ RAW = tomllib.loads((CITY / "alerting.toml").read_text("utf-8"))
 
 
 def parse(obj: dict) -> object:
-    return parse_config(obj, SRC, wards=REG.wards, sensor_ids=REG.ids)
+    return parse_config(obj, SRC, city=load_city(CITY / "city.toml"), wards=REG.wards, sensor_ids=REG.ids)
 
 
 def test_the_shipped_config_is_valid() -> None:

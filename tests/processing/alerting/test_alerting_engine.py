@@ -7,8 +7,8 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 import pytest
 
-from ioc.citydata import default_city_dir, load_registry
-from processing.alerting import AlertEngine, Roster, Router, local_clock, parse_config
+from ioc.citydata import default_city_dir, load_city, load_registry
+from processing.alerting import AlertEngine, Roster, Router, parse_config
 from processing.alerts import AlertError
 from processing.batch import ReadingBatch
 from processing.reasons import Reason
@@ -17,7 +17,9 @@ ICT = timezone(timedelta(hours=7))
 CITY = default_city_dir()
 REG = load_registry(CITY / "sensors.geojson")
 TOML = CITY / "alerting.toml"
-CFG = parse_config(tomllib.loads(TOML.read_text("utf-8")), str(TOML), wards=REG.wards, sensor_ids=REG.ids)
+CFG = parse_config(tomllib.loads(TOML.read_text("utf-8")), str(TOML), city=load_city(CITY / "city.toml"),
+                   wards=REG.wards, sensor_ids=REG.ids)
+local_clock = CFG.city.clock
 DEV, LIM = int(Reason.DEVIATION), int(Reason.LIMIT)
 TRF = 0                      # BG-TRF-001, Ngô Quyền, traffic (vehicle_count)
 
