@@ -21,20 +21,10 @@ import time
 
 import numpy as np
 
-from ioc.citydata import default_city_dir, load_registry
-from ioc.citydata import load_extras
-from ioc.pipeline import Pipeline, PipelineConfig
+from bench.city import prerolled_city
+from ioc.pipeline import Pipeline
 from processing.batch import ReadingBatch
 
-START = 1_772_384_400.0
-
-
-def _pipeline() -> Pipeline:
-    path = default_city_dir() / "sensors.geojson"
-    reg = load_registry(path)
-    p = Pipeline(reg, PipelineConfig(preroll_hours=24.0, seed=1), extras=load_extras(path, reg), start=START)
-    p.preroll()
-    return p
 
 
 def _batches(p: Pipeline, count: int, size: int, t0: float) -> list[ReadingBatch]:
@@ -50,7 +40,7 @@ def _batches(p: Pipeline, count: int, size: int, t0: float) -> list[ReadingBatch
 
 
 def run(batches: int, size: int, read_every: float) -> list[str]:
-    p = _pipeline()
+    p = prerolled_city()
     lines = []
     t = p.sim_now
     for mode in ("baseline", "display"):

@@ -200,7 +200,10 @@ class HourlyMeans:
         keep = hour > newest - self._k
         if not keep.all():
             rows, hour, value = rows[keep], hour[keep], value[keep]
-        for h in np.unique(hour).tolist():          # at most k distinct hours
+            if rows.size == 0:                      # all older than the ring
+                return
+        lo = int(hour.min())                        # at most k distinct hours (counted, not sorted)
+        for h in (lo + np.flatnonzero(np.bincount(hour - lo))).tolist():
             slot = h % self._k
             if self._hour[slot] != h:
                 if self._hour[slot] > h:            # slot already holds a newer hour

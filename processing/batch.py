@@ -77,6 +77,35 @@ class ReadingBatch:
         """Rows selected by an integer index or boolean mask."""
         return ReadingBatch(self.sensor[index], self.ts[index], self.value[index])
 
+    def in_sensor_order(self) -> bool:
+        """Whether rows run sensor by sensor, each sensor's in time order (one pass, no sort).
+
+        >>> ReadingBatch.from_arrays([0, 0, 2], [5.0, 7.0, 1.0], [1, 2, 3]).in_sensor_order()
+        True
+        >>> ReadingBatch.from_arrays([0, 2, 0], [5.0, 1.0, 7.0], [1, 2, 3]).in_sensor_order()
+        False
+        """
+        if len(self) < 2:
+            return True
+        ds = np.diff(self.sensor)
+        if (ds < 0).any():
+            return False
+        same = ds == 0
+        return not (same & (self.ts[1:] < self.ts[:-1])).any()
+
+    def by_sensor(self) -> "ReadingBatch":
+        """Rows sensor by sensor, each sensor's in time order (stable: equal timestamps keep arrival
+        order); the batch itself when it already is.  The pipeline sorts a batch this way once, and
+        every later stage (core, alert list, the display's newest values) reads it without sorting:
+        a sensor's state depends only on its own readings in time order.
+
+        >>> ReadingBatch.from_arrays([2, 0, 0], [1.0, 7.0, 5.0], [1, 2, 3]).by_sensor().value.tolist()
+        [3.0, 2.0, 1.0]
+        """
+        if self.in_sensor_order():
+            return self
+        return self.take(np.lexsort((self.ts, self.sensor)))
+
     def sorted_by_time(self) -> "ReadingBatch":
         """Rows in time order (stable, so equal timestamps keep arrival order)."""
         order = np.argsort(self.ts, kind="stable")

@@ -111,7 +111,9 @@ class AnomalyCore:
         """Score a batch (any order, any mix of sensors) and learn from it.
 
         Each sensor's readings are applied in time order (ties in arrival order);
-        the results come back in the batch's own row order.
+        the results come back in the batch's own row order.  A batch in time order or in
+        sensor order (:meth:`ReadingBatch.by_sensor`) is not sorted again: sensors' states are
+        independent, so only each sensor's own order matters.
         """
         m = len(batch)
         score = np.zeros(m, dtype=np.float64)
@@ -122,7 +124,7 @@ class AnomalyCore:
         if batch.sensor.min() < 0 or batch.sensor.max() >= len(self.registry):
             raise IndexError(f"sensor index outside the registry (0..{len(self.registry) - 1})")
         ts = batch.ts
-        if m > 1 and not bool(np.all(ts[1:] >= ts[:-1])):
+        if m > 1 and not bool(np.all(ts[1:] >= ts[:-1])) and not batch.in_sensor_order():
             order = np.argsort(ts, kind="stable")
         else:
             order = np.arange(m)

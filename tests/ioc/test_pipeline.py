@@ -162,6 +162,26 @@ def test_the_snapshot_is_built_when_read_after_a_change_not_for_every_batch(city
     assert after is not snap and {a.id: a for a in after.alerts}[opened[0].id].state == "acknowledged"
 
 
+def test_a_delivery_is_sorted_once_on_its_way_to_the_alert_list(city, monkeypatch) -> None:
+    """Feed de-duplication sorts a delivery sensor by sensor; core, alert list and display read
+    that order without sorting again (bench.sorts measures it: 5 sorts per delivery before)."""
+    from bench.sorts import count_sorts, deliveries
+
+    p = make(city, FakeClock())
+    p.preroll()
+    sample = list(deliveries(p, 5, 500, 3, p.sim_now))
+    calls = count_sorts(p, sample)
+    assert dict(calls) == {"ingest/sources.py:deduplicate np.lexsort": 5}
+    assert p.snapshot().health.readings_total > 2_000
+    unsorted = sample[0].take(np.random.default_rng(0).permutation(500))
+    assert not unsorted.in_sensor_order()
+    lexsort, sorts = np.lexsort, []
+    monkeypatch.setattr(np, "lexsort", lambda keys: sorts.append(len(keys[0])) or lexsort(keys))
+    before = p.snapshot().health.readings_total
+    p.process(unsorted, p.sim_now + 10.0)                      # a batch from elsewhere: the pipeline sorts it, once
+    assert sorts == [500] and p.snapshot().health.readings_total == before + 500
+
+
 def test_bad_readings_become_dead_letters(city) -> None:
     p = make(city, FakeClock())
     p.preroll()

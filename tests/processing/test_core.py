@@ -177,6 +177,31 @@ def test_results_do_not_depend_on_batching_or_other_sensors() -> None:
     np.testing.assert_allclose(a.score[2::sensors], alone.score)
 
 
+def test_a_batch_in_sensor_order_scores_as_in_time_order_without_a_sort(monkeypatch) -> None:
+    rng = np.random.default_rng(4)
+    n, sensors = 300, 4
+    values = 20 + rng.normal(0, 1, (n, sensors))
+    values[200, 1] += 30
+    values[250:, 3] += 8
+    ts = T0 + STEP * np.arange(n)
+    whole = ReadingBatch.from_arrays(np.tile(np.arange(sensors), n), np.repeat(ts, sensors), values.ravel())
+    timed = AnomalyCore(registry(sensors))
+    a = timed.update(whole)
+    order = np.lexsort((whole.ts, whole.sensor))
+    by_sensor = whole.by_sensor()
+    assert by_sensor.in_sensor_order() and not whole.in_sensor_order() and (by_sensor.ts == whole.ts[order]).all()
+    calls = []
+    monkeypatch.setattr(np, "argsort", lambda *a, **k: calls.append(1) or np.sort(*a, **k))
+    grouped = AnomalyCore(registry(sensors))
+    b = grouped.update(by_sensor)
+    assert calls == []                                        # not sorted again
+    np.testing.assert_array_equal(b.score, a.score[order])
+    np.testing.assert_array_equal(b.alert, a.alert[order])
+    assert b.alert.any()
+    for name, arr in timed.state_arrays().items():           # and it learned the same
+        np.testing.assert_array_equal(grouped.state_arrays()[name], arr, err_msg=name)
+
+
 def test_state_is_bounded_by_sensors_times_window() -> None:
     cfg = CoreConfig(window=64)
     core = AnomalyCore(registry(10), cfg)
