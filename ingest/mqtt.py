@@ -812,8 +812,15 @@ class MqttPublisher(FlushingLifecycle):
     def acked(self) -> int:
         return self._acked
 
-    def publish(self, topic: str, payload: bytes, *, qos: int | None = None, retain: bool = False) -> None:
-        """Queue one message (never blocks; see :meth:`publish_many` for back-pressure)."""
+    @property
+    def connected(self) -> bool:
+        """Connected to the broker now (paho reconnects by itself after a loss)."""
+        return self._link.connected.is_set()
+
+    def publish(self, topic: str, payload: bytes, *, qos: int | None = None,
+                retain: bool = False) -> mqtt.MQTTMessageInfo:
+        """Queue one message (never blocks; see :meth:`publish_many` for back-pressure); the returned
+        paho ``MQTTMessageInfo`` tells when its PUBACK came (``wait_for_publish``)."""
         client = self._client
         if client is None:
             raise MqttError(f"{self.settings.url}: the publisher is not started (use 'async with')")
@@ -825,6 +832,7 @@ class MqttPublisher(FlushingLifecycle):
         if q > 0:
             with self._lock:
                 self._sent += 1
+        return info
 
     async def publish_many(self, messages: Iterable[tuple[str, bytes]]) -> int:
         """Publish ``(topic, payload)`` pairs, waiting whenever ``max_outstanding`` are unacknowledged."""

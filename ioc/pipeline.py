@@ -671,7 +671,8 @@ class Pipeline:
 
             settings = dataclasses.replace(MqttSettings.from_url(url), client_id=f"ioc-alerts-{os.getpid()}")
             publisher = await stack.enter_async_context(MqttPublisher(settings))
-            name, channel = "mqtt", TopicChannel(MqttTopicPublisher(publisher))
+            acked = MqttTopicPublisher(publisher, timeout_s=self.dispatcher.settings.timeout_s)
+            name, channel = "mqtt", TopicChannel(acked)
         else:
             from ingest.kafka import KafkaSettings, KafkaSink
 

@@ -184,13 +184,31 @@ class TopicChannel:
 
 
 class MqttTopicPublisher:
-    """Adapter for :class:`ingest.mqtt.MqttPublisher` (started elsewhere; ``publish`` queues, QoS 1)."""
+    """Adapter for :class:`ingest.mqtt.MqttPublisher` (started elsewhere; called from the dispatcher thread).
 
-    def __init__(self, publisher: Any, qos: int = 1) -> None:
-        self.publisher, self.qos = publisher, qos
+    ``publish`` returns once the broker has acknowledged the message (QoS 1 PUBACK), as the
+    Kafka adapter does on ``acks=all``: a delivery is marked sent only when the broker has it.
+    Not connected, or no PUBACK within ``timeout_s`` (a hung broker), is a :class:`DeliveryError`
+    the dispatcher retries; a copy the broker took late then reaches subscribers twice, with the
+    same idempotency key (at least once).  At QoS 0 there is nothing to wait for.
+    """
+
+    def __init__(self, publisher: Any, qos: int = 1, timeout_s: float = 10.0) -> None:
+        self.publisher, self.qos, self.timeout_s = publisher, qos, timeout_s
 
     def publish(self, topic: str, payload: bytes, key: bytes) -> None:
-        self.publisher.publish(topic, payload, qos=self.qos)
+        url = self.publisher.settings.url
+        if not self.publisher.connected:       # paho would keep it for the reconnect: not sent yet
+            raise DeliveryError(f"mqtt topic {topic}: not connected to {url}")
+        info = self.publisher.publish(topic, payload, qos=self.qos)
+        if self.qos == 0:
+            return
+        try:
+            info.wait_for_publish(self.timeout_s)
+        except (RuntimeError, ValueError) as exc:
+            raise DeliveryError(f"mqtt topic {topic}: {exc}") from None
+        if not info.is_published():
+            raise DeliveryError(f"mqtt topic {topic}: no PUBACK from {url} within {self.timeout_s:g} s")
 
 
 class KafkaTopicPublisher:

@@ -31,18 +31,27 @@ CFG = load_config(CITY / "alerting.toml")
 T0 = 1772413200.0          # 2026-03-02 08:00 +07:00 (Monday)
 
 
+def _one_alert(svc: AlertService) -> None:
+    """BG-TRF-001 far off its baseline at T0: one alert for the traffic team."""
+    class S:
+        alert = np.array([True])
+        score = np.array([0.9])
+        reasons = np.array([int(Reason.DEVIATION)], dtype=np.uint16)
+    svc.step(ReadingBatch.from_arrays([0], [T0], [900.0]), S, None, T0)
+
+
 async def test_an_alert_reaches_the_mqtt_topic_and_kafka_ioc_alerts(brokers, tmp_path: Path) -> None:
     uid = uuid.uuid4().hex[:6]
     got: list[tuple[str, dict]] = []
     ready = threading.Event()
     sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"alert-test-{uid}")
-    sub.on_connect = lambda c, u, f, rc, p=None: (c.subscribe("ioc/alerts/#", qos=1), ready.set())
+    sub.on_connect = lambda c, u, f, rc, p=None: c.subscribe("ioc/alerts/#", qos=1)
+    sub.on_subscribe = lambda c, u, mid, rcs, p=None: ready.set()       # SUBACK: the subscription holds
     sub.on_message = lambda c, u, m: got.append((m.topic, json.loads(m.payload)))
     sub.connect("127.0.0.1", brokers.mqtt_port)
     sub.loop_start()
     try:
         assert await asyncio.to_thread(ready.wait, 10)
-        await asyncio.sleep(0.3)
         mqtt_settings = MqttSettings(host="127.0.0.1", port=brokers.mqtt_port, client_id=f"alert-pub-{uid}")
         kafka_settings = KafkaSettings(bootstrap=brokers.kafka_bootstrap)
         async with MqttPublisher(mqtt_settings) as pub, KafkaSink(kafka_settings) as sink:
@@ -50,13 +59,7 @@ async def test_an_alert_reaches_the_mqtt_topic_and_kafka_ioc_alerts(brokers, tmp
             store = AlertStore.in_folder(tmp_path)
             disp = Dispatcher(store, {"mqtt": TopicChannel(MqttTopicPublisher(pub)),
                                       "kafka": TopicChannel(KafkaTopicPublisher(sink, loop))}, CFG.delivery)
-            svc = AlertService(REG, CFG, store)
-
-            class S:
-                alert = np.array([True])
-                score = np.array([0.9])
-                reasons = np.array([int(Reason.DEVIATION)], dtype=np.uint16)
-            svc.step(ReadingBatch.from_arrays([0], [T0], [900.0]), S, None, T0)
+            _one_alert(AlertService(REG, CFG, store))
             await asyncio.to_thread(disp.run_once, T0)            # the Kafka adapter needs the loop free
             await sink.flush()
             counts = store.delivery_counts()
@@ -90,3 +93,55 @@ async def test_an_alert_reaches_the_mqtt_topic_and_kafka_ioc_alerts(brokers, tmp
     finally:
         sub.loop_stop()
         sub.disconnect()
+
+
+async def test_an_mqtt_alert_counts_as_sent_only_once_the_broker_acknowledged_it(tmp_path: Path) -> None:
+    """A hung broker (a real Mosquitto stopped with SIGSTOP: the connection stays, no PUBACK comes)
+    leaves the delivery pending with its reason; once it answers again, the retry is sent."""
+    import os
+    import signal
+
+    from ioc.brokers import BrokerSet
+
+    own = BrokerSet.on_free_ports(tmp_path / "brokers")            # a Mosquitto of this test's own
+    await asyncio.to_thread(own.start, "mqtt")
+    try:
+        uid = uuid.uuid4().hex[:6]
+        got: list[dict] = []
+        subscribed = threading.Event()
+        sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"hung-sub-{uid}")
+        sub.on_connect = lambda c, u, f, rc, p=None: c.subscribe("ioc/alerts/#", qos=1)
+        sub.on_subscribe = lambda c, u, mid, rcs, p=None: subscribed.set()
+        sub.on_message = lambda c, u, m: got.append(json.loads(m.payload))
+        sub.connect("127.0.0.1", own.mqtt_port)
+        sub.loop_start()
+        try:
+            assert await asyncio.to_thread(subscribed.wait, 10)
+            settings = MqttSettings(host="127.0.0.1", port=own.mqtt_port, client_id=f"hung-pub-{uid}")
+            async with MqttPublisher(settings) as pub:
+                store = AlertStore.in_folder(tmp_path / "alerts")
+                disp = Dispatcher(store, {"mqtt": TopicChannel(MqttTopicPublisher(pub, timeout_s=1.0))},
+                                  CFG.delivery)
+                _one_alert(AlertService(REG, CFG, store))
+                pid = own.pids()["mqtt"]
+                assert pid is not None
+                os.kill(pid, signal.SIGSTOP)
+                try:
+                    assert await asyncio.to_thread(disp.run_once, T0) == 0
+                finally:
+                    os.kill(pid, signal.SIGCONT)
+                (d,) = [d for d in store.deliveries() if d.channel == "mqtt"]
+                assert d.status == "pending" and "no PUBACK" in d.last_error and d.attempts == 1
+                assert store.delivery_counts()["sent"] == 0
+                assert await asyncio.to_thread(disp.run_once, T0 + 3600.0) == 1          # the retry, answered
+                (d,) = [d for d in store.deliveries() if d.channel == "mqtt"]
+                assert d.status == "sent" and d.attempts == 2
+                deadline = time.monotonic() + 10.0
+                while len(got) < 2 and time.monotonic() < deadline:   # the late first copy and the retry
+                    await asyncio.sleep(0.05)
+            assert {g["idempotency_key"] for g in got} == {d.key} and 1 <= len(got) <= 2
+        finally:
+            sub.loop_stop()
+            sub.disconnect()
+    finally:
+        await asyncio.to_thread(own.stop, "mqtt")
