@@ -67,7 +67,7 @@ def run(batches: int, size: int, read_every: float) -> list[str]:
         made = p.snapshot_builds - builds
         lines.append(f"{mode:<9} {batches:>7,} batches of {size}: {batches / took:>8,.0f} batches/s, "
                      f"{took / batches * 1e3:.3f} ms/batch, {batches * size / took:>9,.0f} readings/s, "
-                     f"{made / took:>7.1f} snapshot builds/s")
+                     f"{made / took:>7.1f} snapshot builds/s ({made:,} builds)")
     return lines
 
 

@@ -82,10 +82,12 @@ class Latency:
     alert_p50: float
     alert_p99: float
     alert_max: float
+    sent: int = 0          # readings written after the warm-up (each should be timed once)
 
     def lines(self) -> list[str]:
         ms = 1e3
-        return [f"{self.transport}: {self.rate:,.0f} readings/s achieved, {self.readings:,} readings timed, "
+        return [f"{self.transport}: {self.rate:,.0f} readings/s achieved, {self.readings:,} of {self.sent:,} "
+                f"readings timed, "
                 f"{self.spikes} spikes opened {self.opened} alerts, {self.alerts} received"
                 + (f", {self.silences} sensors paged as silent" if self.silences else ""),
                 f"  publish -> scored          p50 {self.scored_p50 * ms:7.1f} ms   p99 {self.scored_p99 * ms:7.1f} ms"
@@ -129,6 +131,7 @@ class _Writer(threading.Thread):
         self.spikeable = np.array([not KINDS[s.kind].solar for s in registry.sensors])
         self.stop = threading.Event()
         self.written = 0
+        self.measured = 0                     # written at or after spikes_after
 
     def run(self) -> None:
         rng = np.random.default_rng(7)
@@ -162,6 +165,8 @@ class _Writer(threading.Thread):
                 stdin.flush()
                 k += per_tick
                 self.written = k
+                if now >= self.spikes_after:
+                    self.measured += per_tick
                 delay = start + k / self.rate - time.time()
                 if delay > 0:
                     time.sleep(delay)
@@ -262,11 +267,20 @@ async def measure(bs: Any, transport: str, rate: float, seconds: float, warmup: 
                 # the last readings are in; stop before the sensors fall silent (3 intervals), which
                 # would page for all of them; the last spike's alert is on its way by then
                 finished = time.time()
-                await asyncio.sleep(0.3)
+                deadline = finished + 0.6                 # every reading written is scored, or ...
+                while sum(a.size for a in scored) < writer.measured and time.time() < deadline:
+                    await asyncio.sleep(0.01)
                 stop.set()                                # seen with the next delivery, or ...
                 with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
                     await asyncio.wait_for(running, 0.3)  # ... cancelled while it waits for one
-                await asyncio.sleep(1.0)
+                spiked = {(sid, int(t)) for (sid, _), t in writer.spikes.items()}
+                deadline = time.time() + 10.0             # every spike's alert that opened is received
+                while time.time() < deadline:
+                    want = {(a.sensor_id, int(a.opened_at)) for a in
+                            (r.alert for r in pipeline.alerting.store.alerts(limit=1_000_000))} & spiked
+                    if want <= {(sid, s) for sid, s, _ in received}:
+                        break
+                    await asyncio.sleep(0.05)
                 done.set()
                 await asyncio.wait_for(listener, 30)
         finally:
@@ -287,7 +301,7 @@ async def measure(bs: Any, transport: str, rate: float, seconds: float, warmup: 
                    opened, int(np.isfinite(alert_lat).sum()), silences,
                    float(np.nanpercentile(lat, 50)), float(np.nanpercentile(lat, 99)), float(np.nanmax(lat)),
                    float(np.nanpercentile(alert_lat, 50)), float(np.nanpercentile(alert_lat, 99)),
-                   float(np.nanmax(alert_lat)))
+                   float(np.nanmax(alert_lat)), writer.measured)
 
 
 async def _run(transports: list[str], rate: float, seconds: float, runs: int) -> list[Latency]:

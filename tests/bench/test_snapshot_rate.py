@@ -8,11 +8,11 @@ from bench.snapshot_rate import run
 
 def test_the_display_mode_builds_far_fewer_snapshots_than_batches() -> None:
     baseline, display = run(batches=400, size=10, read_every=0.05)
-    rates = {}
+    got = {}
     for line in (baseline, display):
-        mode = line.split()[0]
-        m = re.search(r"([\d,]+) batches/s, ([\d.]+) ms/batch, .* ([\d.]+) snapshot builds/s", line)
+        m = re.search(r"([\d.]+) ms/batch, .* \(([\d,]+) builds\)", line)
         assert m, line
-        rates[mode] = float(m.group(1).replace(",", "")), float(m.group(3))
-    assert abs(rates["baseline"][1] / rates["baseline"][0] - 1) < 0.01   # one build per batch
-    assert rates["display"][1] < rates["display"][0]          # builds per second below batches per second
+        got[line.split()[0]] = 400 * float(m.group(1)) / 1e3, int(m.group(2).replace(",", ""))
+    assert got["baseline"][1] == 400                         # a read after every batch: one build each
+    took, made = got["display"]
+    assert 1 <= made <= took / 0.05 + 2                       # at most one per reader period (and the last)

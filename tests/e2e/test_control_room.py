@@ -243,7 +243,10 @@ def test_control_room_end_to_end(server, browser) -> None:
     _wait("English KPI tiles", lambda: "Sensors" in d.find_element(By.ID, "kpi-health").text)
     _wait("English feed", lambda: "Acknowledge" in d.find_element(By.ID, "alert-feed").text
           or "No active alerts" in d.find_element(By.ID, "alert-feed").text)
-    time.sleep(2.5)                                     # a couple of live refreshes in English
+    clock = d.find_element(By.ID, "h-clock").text
+    _wait("a live refresh in English", lambda: d.find_element(By.ID, "h-clock").text != clock)
+    clock = d.find_element(By.ID, "h-clock").text
+    _wait("another live refresh", lambda: d.find_element(By.ID, "h-clock").text != clock)
 
     ARTIFACT.parent.mkdir(parents=True, exist_ok=True)
     assert d.save_screenshot(str(ARTIFACT))

@@ -162,7 +162,8 @@ def test_embedded_run_killed_and_restarted_resumes_warm_with_the_same_scores_and
             plan = ck.position["sim"] if ck else None
             return ck if ck and ck.position["t"] > plan["first_live_start"] + 1800 else None
         wait_for(live_checkpoint, 60, "a checkpoint of the live run")
-        time.sleep(0.7)                                      # less than a period: processed, not checkpointed
+        wait_for(lambda: _horizon(data).get("t", 0.0) > read_checkpoint(path, reg).position["t"], 30,
+                 "alerting past the newest checkpoint")         # processed, not checkpointed yet
         first.kill()
     finally:
         if first.proc.poll() is None:
@@ -255,6 +256,22 @@ def _offsets_sum(offsets: dict) -> int:
     return sum(int(v) for v in offsets.values())
 
 
+async def _past_checkpoint(bootstrap: str, topic: str, group: str, path: Path, reg) -> bool:
+    """The group's commits are past the offsets of the newest checkpoint."""
+    ck = read_checkpoint(path, reg)
+    return ck is not None and (_offsets_sum(await _committed(bootstrap, topic, group))
+                               > _offsets_sum(ck.position["offsets"]))
+
+
+async def _until(condition, timeout: float, what: str) -> None:
+    """Await ``condition()`` (a coroutine function) until it is true; fail naming ``what`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not await condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
 async def test_kafka_consumer_killed_and_restarted_resumes_at_the_checkpoint_offsets(brokers, city, tmp_path) -> None:
     from ingest.encoders import encode
     from ingest.kafka import KafkaSettings, KafkaSink
@@ -299,7 +316,8 @@ async def test_kafka_consumer_killed_and_restarted_resumes_at_the_checkpoint_off
             ck = read_checkpoint(path, reg)
             return ck if ck and ck.position["readings_total"] > len(parts[0]) + 1000 else None
         await asyncio.to_thread(wait_for, mid_stream, 60, "a checkpoint mid-stream")
-        await asyncio.sleep(0.6)                             # processed and committed after that checkpoint
+        await _until(lambda: _past_checkpoint(brokers.kafka_bootstrap, topic, group, path, reg), 30,
+                     "commits past the newest checkpoint")      # processed and committed after it
         await asyncio.to_thread(first.kill)
         await producer
     finally:
@@ -325,7 +343,10 @@ async def test_kafka_consumer_killed_and_restarted_resumes_at_the_checkpoint_off
         assert "resuming at the checkpoint's offsets " + " ".join(f"{k}={v}" for k, v in offsets1.items()) in warm
         assert "the alert store has it already" in warm
         await asyncio.to_thread(wait_for, lambda: second.health()["readings_total"] >= n, 90, "every reading")
-        await asyncio.sleep(1.5)                             # nothing more may come: none counted twice
+
+        async def all_committed() -> bool:                   # then nothing more can come: none counted twice
+            return _offsets_sum(await _committed(brokers.kafka_bootstrap, topic, group)) == n
+        await _until(all_committed, 30, "every record committed")
         health = second.health()
         assert second.stop() == 0, second.output
     finally:

@@ -34,10 +34,18 @@ def test_run_source_scores_what_the_broker_clients_publish(brokers, tmp_path: Pa
         lines = [json.dumps({"id": SENSOR, "ts": t0 + 300 * k, "v": 2.0 + 0.1 * (k % 3)}) for k in range(12)]
         lines.append(json.dumps({"id": SENSOR, "ts": t0 + 300 * 12, "v": 7.0}))
         if scheme == "mqtt":
-            alerts_sub = subprocess.Popen(["mosquitto_sub", "-p", str(brokers.mqtt_port), "-q", "1", "-C", "1",
-                                           "-W", "60", "-t", "ioc/alerts/#", "-v"],
-                                          stdout=subprocess.PIPE, text=True)
-            time.sleep(0.5)
+            import threading
+
+            import paho.mqtt.client as mqtt
+
+            subscribed, got = threading.Event(), []
+            alerts_sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"run-source-{port}")
+            alerts_sub.on_connect = lambda c, u, f, rc, p=None: c.subscribe("ioc/alerts/#", qos=1)
+            alerts_sub.on_subscribe = lambda c, u, mid, rcs, p=None: subscribed.set()   # the SUBACK
+            alerts_sub.on_message = lambda c, u, m: got.append((m.topic, m.payload.decode()))
+            alerts_sub.connect("127.0.0.1", brokers.mqtt_port)
+            alerts_sub.loop_start()
+            assert subscribed.wait(10), "the alert subscriber did not subscribe"
             subprocess.run(["mosquitto_pub", "-p", str(brokers.mqtt_port), "-q", "1",
                             "-t", f"city/tran-phu/environment/{SENSOR}", "-l"],
                            input="\n".join(lines) + "\n", text=True, check=True, timeout=30)
@@ -59,8 +67,10 @@ def test_run_source_scores_what_the_broker_clients_publish(brokers, tmp_path: Pa
         wait_for(lambda: [a for a in get_json(f"http://127.0.0.1:{port}/api/alerts?status=open")
                            if a.get("sensor_id", a.get("sensor")) == SENSOR], 30, "the alert in /api/alerts")
         if scheme == "mqtt":
-            out_alert, _ = alerts_sub.communicate(timeout=70)
-            assert out_alert.startswith("ioc/alerts/") and SENSOR in out_alert
+            wait_for(lambda: got, 30, "the alert on ioc/alerts/#")
+            alerts_sub.loop_stop()
+            alerts_sub.disconnect()
+            assert len(got) == 1 and got[0][0].startswith("ioc/alerts/") and SENSOR in got[0][1], got
         else:
             def on_topic() -> bool:
                 got = subprocess.run(["kcat", "-C", "-b", brokers.kafka_bootstrap, "-t", "ioc.alerts", "-o",

@@ -23,10 +23,11 @@ def six_hours():
 def test_most_alerts_of_a_default_run_match_an_injected_anomaly(six_hours) -> None:
     r = six_hours
     assert r.preroll_hours == 84.0 and r.speed == 60.0
-    assert r.injected > 20 and 0 < r.caught <= r.injected
-    assert r.alerts > 10 and r.limits <= r.alerts and r.matched <= r.alerts
-    assert r.matched_statistical <= r.statistical
-    assert r.statistical_matched_share >= 0.8
+    # measured (deterministic: seed 2, injected clock): 34 injected, 20 caught; 30 alerts, 2 of
+    # them hard-limit breaches, 26 matching an injected anomaly (26 of the 28 statistical ones)
+    assert r.injected >= 20 and r.caught / r.injected >= 0.5
+    assert r.alerts >= 10 and r.matched / r.alerts >= 0.75
+    assert r.statistical_matched_share >= 0.85
 
 
 def test_alarm_rate_per_team_is_within_the_isa_figure(six_hours) -> None:
