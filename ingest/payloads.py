@@ -112,7 +112,7 @@ column-wise by C iterators (``itemgetter``, ``zip``, ``map``), never record by
 record.  Ids, times, values and units of all messages go into plain lists and
 are type-checked, converted, unit-normalised, time-resolved and range-checked
 in one numpy pass.  Per-reading Python code runs only for readings that fail
-and for irregular packs.  ``python3 -m ingest.bench_decode`` measures it.
+and for irregular packs.  ``python3 -m bench.decode`` measures it.
 
 >>> from processing.registry import Registry
 >>> reg = Registry.synthetic(2)

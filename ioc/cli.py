@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from types import ModuleType
 from pathlib import Path
 
 from processing.errors import IocError
@@ -102,10 +103,24 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_bench(args: argparse.Namespace) -> int:
-    from ioc import bench
+def _bench(name: str) -> ModuleType:
+    """``bench.<name>`` of the source checkout: benchmarks are not part of the installed package."""
+    import importlib
 
-    print(bench.report(bench.run(sensors=args.sensors, ticks=args.ticks, single=args.single)))
+    from ioc.paths import source_checkout
+
+    root = source_checkout()
+    if root is None:
+        raise UserError(f"benchmarks run from a source checkout (python -m bench.{name} there); "
+                        "this ioc is installed without them")
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    return importlib.import_module(f"bench.{name}")
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    core = _bench("core")
+    print(core.report(core.run(sensors=args.sensors, ticks=args.ticks, single=args.single)))
     return 0
 
 
@@ -134,10 +149,9 @@ def cmd_control_room_day(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_checkpoint(args: argparse.Namespace) -> int:
-    from ioc import checkpoint_bench
-
     if args.sensors < 1 or args.runs < 1:
         raise UserError("bench-checkpoint: --sensors and --runs must be >= 1")
+    checkpoint_bench = _bench("checkpoint")
     print(checkpoint_bench.report(checkpoint_bench.run(sensors=args.sensors, runs=args.runs, folder=args.dir)))
     return 0
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -30,8 +31,13 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
     root = tmp_path_factory.mktemp("wheel")
     venv = root / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
+    # from a copy of the source (as an sdist would be): a build/ folder left in the checkout by
+    # an earlier build would otherwise put files into the wheel that the source no longer has
+    source = root / "source"
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(
+        ".git", "build", "var", "artifacts", "*.egg-info", "__pycache__", ".pytest_cache"))
     pip = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps",
-                          "--disable-pip-version-check", str(REPO)], capture_output=True, text=True, timeout=600)
+                          "--disable-pip-version-check", str(source)], capture_output=True, text=True, timeout=600)
     assert pip.returncode == 0, pip.stderr[-2000:]
     home = root / "home"
     home.mkdir()
@@ -61,7 +67,7 @@ def test_the_wheel_holds_the_city_and_the_broker_templates(installed) -> None:
     assert module.startswith(venv) and city.startswith(venv) and deploy.startswith(venv), module
     assert installed_copy                                     # not this checkout
     assert data == env["XDG_DATA_HOME"] + "/city-ioc"         # never a folder inside site-packages
-    for name in ("sensors.geojson", "wards.geojson", "alerting.toml"):
+    for name in ("city.toml", "sensors.geojson", "wards.geojson", "alerting.toml"):
         assert (Path(city) / name).read_bytes() == (REPO / "config" / "bac_giang" / name).read_bytes()
     for name in ("mosquitto/mosquitto.conf", "kafka/server.properties", "kafka/pom.xml"):
         assert (Path(deploy) / name).read_bytes() == (REPO / "deploy" / name).read_bytes()
@@ -103,3 +109,15 @@ def test_installed_simulate_detect_and_brokers_work_from_another_folder(installe
     assert len(scored) == 1 and scored[0].read_text().count("\n") > 10
     status = run(bin_dir, env, work, "brokers", "status")
     assert "mqtt" in status and "kafka" in status and str(Path(env["XDG_DATA_HOME"]) / "city-ioc") in status
+
+
+def test_the_wheel_leaves_the_benchmarks_out_and_says_where_they_run(installed) -> None:
+    bin_dir, env, work = installed
+    site = subprocess.run([str(bin_dir / "python"), "-c",
+                           "import ioc, pathlib; print(pathlib.Path(ioc.__file__).parents[1])"],
+                          cwd=work, env=env, capture_output=True, text=True, check=True).stdout.strip()
+    names = {p.name for p in Path(site).glob("**/*.py") if "bench" in p.name or p.parent.name == "bench"}
+    assert not [n for n in names if n.startswith("bench") or n.endswith("_bench.py")], names
+    out = subprocess.run([str(bin_dir / "ioc"), "bench"], cwd=work, env=env, capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 2 and "source checkout" in out.stderr and "Traceback" not in out.stderr

@@ -1,7 +1,7 @@
 """Benchmark of the control room's live refresh: server time and bytes per refresh.
 
-    python3 -m ioc.refresh_bench --sensors 2000
-    python3 -m ioc.refresh_bench --sensors 10000
+    python3 -m bench.refresh --sensors 2000
+    python3 -m bench.refresh --sensors 10000
 
 A synthetic city of N sensors (the Bắc Giang mix of kinds, placed at random
 inside the city's box) runs through the real pipeline: ``--preroll-hours`` of
@@ -221,7 +221,7 @@ def report(r: BenchResult) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python3 -m ioc.refresh_bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python3 -m bench.refresh", description=__doc__.splitlines()[0])
     parser.add_argument("--sensors", type=int, default=2000)
     parser.add_argument("--speed", type=float, default=1.0, help="simulated seconds per wall second (default 1)")
     parser.add_argument("--refreshes", type=int, default=60)

@@ -1,6 +1,6 @@
 """Decode throughput of :func:`ingest.payloads.decode_many`, beside bare ``json.loads``.
 
-Run ``python3 -m ingest.bench_decode [--messages N] [--repeat R]``.  For each
+Run ``python3 -m bench.decode [--messages N] [--repeat R]``.  For each
 payload format it builds realistic messages for the Bắc Giang registry
 (``config/bac_giang/sensors.geojson``; a synthetic one if that is missing),
 decodes them in batches of 1,000 messages (SenML twice: packs of one sensor as
@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
@@ -148,7 +147,7 @@ def measure(name: str, reg: Registry, messages: Sequence[tuple[str, bytes]], rep
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python3 -m ingest.bench_decode", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python3 -m bench.decode", description=__doc__.split("\n\n")[0])
     ap.add_argument("--messages", type=int, default=50_000, help="compact and NGSI-LD messages (default 50,000)")
     ap.add_argument("--packs", type=int, default=1_000, help="SenML packs of 100 readings (default 1,000)")
     ap.add_argument("--repeat", type=int, default=3, help="runs per figure; the best is kept (default 3)")

@@ -1,6 +1,6 @@
 """Transport benchmarks against the real brokers, each beside the broker's own C client.
 
-Run ``python3 -m ingest.bench_transports [--quick]``.  It starts its own Mosquitto and
+Run ``python3 -m bench.transports [--quick]``.  It starts its own Mosquitto and
 Kafka (:class:`ioc.brokers.BrokerSet`, free loopback ports, a temporary folder, the
 shared Kafka jar cache) and stops them at the end.  A benchmark reports figures; it
 does not pass or fail.
@@ -21,7 +21,7 @@ does not pass or fail.
    all; records (= readings) per second and the ratio.
 
 End-to-end latency (publish -> scored -> alert received, through the whole pipeline and
-its alert dispatcher) is :mod:`ioc.latency_bench`.
+its alert dispatcher) is :mod:`bench.latency`.
 
 Figures depend on the machine: on the shared 2-core development machines broker,
 publisher and consumer compete for the cores, so every comparison is made in the same
@@ -195,7 +195,7 @@ async def run(quick: bool, repeat: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python3 -m ingest.bench_transports", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python3 -m bench.transports", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller runs (about a minute)")
     parser.add_argument("--repeat", type=int, default=2, help="runs per throughput figure; the best counts")
     args = parser.parse_args(argv)

@@ -1,6 +1,6 @@
 """Alerting benchmark: engine throughput, and reading → webhook received latency.
 
-    python3 -m ioc.alerting.bench [--sensors 20000] [--trials 200]
+    python3 -m bench.alerting [--sensors 20000] [--trials 200]
 
 1. *Engine throughput* (pure, no I/O): ``--sensors`` synthetic sensors spread over
    the city's wards and domains; every sensor's condition rises (one batch),
@@ -133,7 +133,7 @@ def latency(cfg: AlertingConfig, trials: int) -> list[float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python3 -m ioc.alerting.bench", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python3 -m bench.alerting", description=__doc__.split("\n")[0])
     ap.add_argument("--sensors", type=int, default=20000)
     ap.add_argument("--trials", type=int, default=200)
     args = ap.parse_args(argv)

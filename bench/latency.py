@@ -1,6 +1,6 @@
 """End-to-end latency of the whole IOC over real brokers: publish -> scored -> alert received.
 
-Run ``python3 -m ioc.latency_bench [--transport mqtt|kafka|both] [--rate 10000] [--seconds 20] [--runs 3]``.
+Run ``python3 -m bench.latency [--transport mqtt|kafka|both] [--rate 10000] [--seconds 20] [--runs 3]``.
 It starts its own Mosquitto and Kafka (:class:`ioc.brokers.BrokerSet` on free loopback
 ports, stopped at the end).  A benchmark reports figures; it does not pass or fail.
 
@@ -323,7 +323,7 @@ async def _run(transports: list[str], rate: float, seconds: float, runs: int) ->
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python3 -m ioc.latency_bench", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python3 -m bench.latency", description=__doc__.split("\n")[0])
     parser.add_argument("--transport", choices=("mqtt", "kafka", "both"), default="both")
     parser.add_argument("--rate", type=float, default=10_000.0, help="readings per second (default 10,000)")
     parser.add_argument("--seconds", type=float, default=20.0, help="measured seconds per run (default 20)")

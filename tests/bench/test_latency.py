@@ -6,7 +6,7 @@ import math
 import pytest
 
 from ioc.citydata import default_city_dir, load_registry
-from ioc.latency_bench import INTERVAL_S, city_at_rate, measure
+from bench.latency import INTERVAL_S, city_at_rate, measure
 
 
 def test_city_at_rate_repeats_the_city_until_it_sends_the_rate() -> None:
