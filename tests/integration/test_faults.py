@@ -97,7 +97,11 @@ async def test_mosquitto_restart_mid_stream_loses_nothing_and_scores_nothing_twi
                 await pub.flush(timeout=60)
 
         publisher = asyncio.create_task(publish())
+        deadline = time.monotonic() + 60.0
         while scored.count < len(sent) // 3:
+            if consumer.done():
+                consumer.result()                              # its error, here
+            assert time.monotonic() < deadline, f"a third scored: only {scored.count}"
             await asyncio.sleep(0.02)
         await asyncio.to_thread(brokers.restart, "mqtt")      # SIGTERM (state saved), start again
         await publisher
@@ -152,7 +156,11 @@ async def test_kafka_restart_mid_stream_loses_nothing_and_scores_nothing_twice(b
             feed = Feed(src, registry, last_seen=scored.core.last_seen)
             consumer = asyncio.create_task(consume(feed, scored, len(sent), timeout=120))
             writer = paced_writer(kcat, lines, per_s=1500)
+            deadline = time.monotonic() + 60.0
             while scored.count < len(sent) // 4:
+                if consumer.done():
+                    consumer.result()                          # its error, here
+                assert time.monotonic() < deadline, f"a quarter scored: only {scored.count}"
                 await asyncio.sleep(0.02)
             await asyncio.to_thread(brokers.restart, "kafka")
             await asyncio.to_thread(writer.join)
@@ -168,6 +176,19 @@ async def test_kafka_restart_mid_stream_loses_nothing_and_scores_nothing_twice(b
     assert scored.core.readings_scored == len(sent) == len(got)
     assert pairs(got) == pairs(sent)
     # (commits may fail while the broker is away; they are retried with the next batch)
+
+
+async def _records_in(bootstrap: str, topic: str) -> int:
+    """Records written to ``topic`` so far (the sum of its partitions' end offsets)."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets([TopicPartition(topic, p) for p in range(6)])
+        return sum(ends.values())
+    finally:
+        await consumer.stop()
 
 
 def _committed_total(bootstrap: str, topic: str, group: str) -> int:
@@ -271,10 +292,13 @@ async def test_killed_bridge_resumes_its_mqtt_session(brokers, registry):
     scored = Scored(registry)
     try:
         writer = paced_writer(pub, [m.payload for m in encode(sent, registry)], per_s=3000)
-        await asyncio.sleep(0.7)
+        deadline = time.monotonic() + 30.0                            # some of the stream is in Kafka ...
+        while await _records_in(brokers.kafka_bootstrap, topic) < 500:
+            assert time.monotonic() < deadline, "the bridge forwarded nothing"
+            await asyncio.sleep(0.05)
+        assert writer.is_alive()                                      # ... and more is still coming
         os.kill(bridge.pid, signal.SIGKILL)                           # mid-stream, acknowledgements pending
         bridge.wait(timeout=10)
-        await asyncio.sleep(0.3)
         bridge = await asyncio.to_thread(start_bridge)                # same client id: the session resumes
         async with KafkaSource(KafkaSettings(bootstrap=brokers.kafka_bootstrap, group=f"g{uid}",
                                              topic=topic)) as src:
