@@ -248,9 +248,10 @@ def read_toml(path: str | Path, *, missing: str = "") -> dict[str, Any]:
         raise ConfigError(f"{source}: not valid TOML: {exc}") from None
 
 
-def city_of(registry_path: str | Path | None) -> CityProfile:
-    """The city of a registry file: the ``city.toml`` beside it, else the configured city's."""
-    beside = Path(registry_path).with_name("city.toml") if registry_path is not None else None
+def city_of(path: str | Path | None) -> CityProfile:
+    """The city a file of a city's folder belongs to (its registry, its alerting.toml): the
+    ``city.toml`` beside it, else the configured city's."""
+    beside = Path(path).with_name("city.toml") if path is not None else None
     return load_city(beside if beside is not None and beside.is_file() else None)
 
 

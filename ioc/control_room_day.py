@@ -16,7 +16,6 @@ conditions, not anomalies the simulator plants; they are reported apart.
 """
 from __future__ import annotations
 
-import dataclasses
 import tempfile
 import time
 from dataclasses import dataclass
@@ -78,8 +77,7 @@ def run_day(*, seed: int = 1, speed: float = 60.0, hours: float = 24.0, preroll_
     wall = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="ioc-day-") as tmp:
         alerting, dispatcher = build_alerting(registry, Path(tmp) / "alerts", wards_path=wards)
-        config = dataclasses.replace(config, core=dataclasses.replace(     # the city's clock (city.toml)
-            config.core, utc_offset_s=alerting.config.city.utc_offset_s))
+        config = config.on_clock_of(alerting.config.city)      # time-of-day slots in local time
         clock = [start]
         pipe = Pipeline(registry, config, extras=load_extras(path, registry), alerting=alerting,
                         dispatcher=dispatcher, clock=lambda: clock[0], start=start)

@@ -83,6 +83,7 @@ from processing.alarm_rate import FLOOD_WINDOW_S, AlarmRate, alarm_rate
 from processing.alerts import Alert, AlertConfig
 from processing.batch import ReadingBatch
 from processing.checkpoint import Checkpoint, CheckpointMismatch
+from processing.city import CityProfile
 from processing.config import CoreConfig
 from processing.core import AnomalyCore, Scores
 from processing.kinds import KINDS
@@ -114,6 +115,10 @@ class PipelineConfig:
     # unused since the alerting service took over (its [engine] table in alerting.toml); kept for callers
     alerts: AlertConfig = field(default_factory=AlertConfig)
     kpi: KpiConfig = field(default_factory=KpiConfig)
+
+    def on_clock_of(self, city: CityProfile) -> "PipelineConfig":
+        """This configuration with the core's time-of-day slots on ``city``'s local time."""
+        return dataclasses.replace(self, core=dataclasses.replace(self.core, utc_offset_s=city.utc_offset_s))
 
     def __post_init__(self) -> None:
         def check(name: str, ok: bool, want: str) -> None:
@@ -219,7 +224,7 @@ class Pipeline:
         self.city = alerting.config.city
         if cfg.core.utc_offset_s != self.city.utc_offset_s:
             raise ValueError(f"the core's utc_offset_s ({cfg.core.utc_offset_s}) is not the city's "
-                             f"({self.city.offset_label}, city.toml): build CoreConfig(utc_offset_s=city.utc_offset_s)")
+                             f"({self.city.offset_label}, city.toml): use PipelineConfig.on_clock_of(city)")
 
         self.live_start = float(start if start is not None else clock())     # simulated time going live
         preroll_s = cfg.preroll_hours * 3600.0

@@ -25,7 +25,6 @@ Wiring, in order:
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import errno
 import logging
 import math
@@ -195,9 +194,7 @@ def serve(opts: RunOptions, out: TextIO = sys.stdout) -> int:
         alerting, dispatcher = build_alerting(registry, alerts_dir, wards_path=wards_path)
     except (ConfigError, StoreError, ValueError) as exc:
         raise RunError(str(exc)) from None
-    # the core's time-of-day slots run on the city's clock (city.toml)
-    config = dataclasses.replace(config, core=dataclasses.replace(
-        config.core, utc_offset_s=alerting.config.city.utc_offset_s))
+    config = config.on_clock_of(alerting.config.city)          # time-of-day slots in local time
     checkpointer = (Checkpointer(checkpoint_path(data_dir), registry, config.core, every_s=opts.checkpoint_every_s)
                     if opts.checkpoint_every_s > 0 else None)
     pipeline = Pipeline(registry, config, extras=load_extras(path, registry), alerting=alerting,

@@ -206,7 +206,8 @@ class AlertList:
             return []
         if not (len(alert) == len(score) == len(reasons) == m):
             raise ValueError("ingest: scores and batch differ in length")
-        order = np.arange(m) if batch.in_sensor_order() else np.lexsort((batch.ts, batch.sensor))
+        # (sensor, time) order; a batch already in it is read as it is (views, no copies)
+        order = slice(None) if batch.in_sensor_order() else np.lexsort((batch.ts, batch.sensor))
         s = batch.sensor[order].astype(np.int64)
         t = batch.ts[order]
         v = batch.value[order]

@@ -19,10 +19,8 @@ def load_config(path: str | Path, *, city: CityProfile | None = None, wards: Seq
                 sensor_ids: Sequence[str] | None = None) -> AlertingConfig:
     """Read and validate an alerting TOML file of ``city`` (default: the ``city.toml`` beside it, else
     the configured city's); every problem is one :class:`ConfigError` line."""
-    from ioc.citydata import load_city, read_toml
+    from ioc.citydata import city_of, read_toml
 
     obj = read_toml(path)
-    if city is None:
-        beside = Path(path).parent / "city.toml"
-        city = load_city(beside if beside.is_file() else None)
-    return parse_config(obj, str(Path(path)), city=city, wards=wards, sensor_ids=sensor_ids)
+    return parse_config(obj, str(Path(path)), city=city or city_of(path), wards=wards, sensor_ids=sensor_ids)
+
