@@ -17,6 +17,7 @@ run in its own thread (the store is thread-safe).
 """
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -35,6 +36,8 @@ from processing.batch import ReadingBatch
 from processing.registry import Registry
 
 __all__ = ["AlertService", "Dispatcher", "backoff_delay"]
+
+log = logging.getLogger(__name__)
 
 
 def backoff_delay(settings: DeliverySettings, attempt: int) -> float:
@@ -84,11 +87,27 @@ class Dispatcher:
         self.store.mark_sent(d.key, self.clock() if now is None else now)
         return 1
 
-    def run_forever(self, stop: threading.Event, poll_s: float = 0.2) -> None:
-        """Loop until ``stop`` is set (for a background thread)."""
+    def run_forever(self, stop: threading.Event, poll_s: float = 0.2, error_wait_s: float = 5.0) -> None:
+        """Loop until ``stop`` is set (for a background thread).
+
+        The thread never dies of an error: a store that cannot be read or written (disk full,
+        a locked file) is logged once, with its reason, and retried every ``error_wait_s``
+        until it works again -- a dead dispatcher would be a silent notification blackout."""
+        problem = ""
         while not stop.is_set():
             self._wake.clear()
-            if not self.run_once():
+            try:
+                sent = self.run_once()
+            except Exception as exc:  # noqa: BLE001 -- anything: logged, retried, never fatal
+                if f"{type(exc).__name__}: {exc}" != problem:
+                    problem = f"{type(exc).__name__}: {exc}"
+                    log.error("alert deliveries paused: %s (retrying every %g s)", problem, error_wait_s)
+                stop.wait(error_wait_s)
+                continue
+            if problem:
+                log.warning("alert deliveries resumed after: %s", problem)
+                problem = ""
+            if not sent:
                 self._wake.wait(poll_s)
 
 

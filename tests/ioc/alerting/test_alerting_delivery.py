@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import socket
+import sqlite3
 import threading
+import time
 import tomllib
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -282,6 +285,35 @@ def test_receiver_down_is_retried_then_failed(tmp_path: Path, smtp: tuple[Mailbo
     (d,) = [x for x in rig.store.deliveries(1) if x.channel == "webhook"]
     assert (d.status, d.attempts) == ("failed", 2) and "refused" in d.last_error.lower()
     assert rig.store.delivery_counts() == {"pending": 0, "sent": 3, "failed": 1}
+
+
+def test_the_dispatcher_thread_survives_a_failing_store_and_resumes(
+        rig: Rig, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    real, calls = rig.store.due, []
+
+    def due(now: float, limit: int = 100) -> list[Delivery]:
+        calls.append(now)
+        if len(calls) <= 3:                                   # the disk fails for a while
+            raise sqlite3.OperationalError("disk I/O error")
+        return real(now, limit)
+
+    monkeypatch.setattr(rig.store, "due", due)
+    rig.feed(TRF, T0)
+    stop = threading.Event()
+    thread = threading.Thread(target=rig.disp.run_forever, args=(stop,),
+                              kwargs={"poll_s": 0.01, "error_wait_s": 0.01}, daemon=True)
+    with caplog.at_level(logging.WARNING, logger="ioc.alerting.dispatcher"):
+        thread.start()
+        deadline = time.monotonic() + 20
+        while rig.store.delivery_counts()["sent"] < 4 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        stop.set()
+        thread.join(10)
+    assert not thread.is_alive() and len(calls) > 3
+    assert rig.store.delivery_counts() == {"pending": 0, "sent": 4, "failed": 0}
+    paused = [r.getMessage() for r in caplog.records if "paused" in r.getMessage()]
+    assert paused == ["alert deliveries paused: OperationalError: disk I/O error (retrying every 0.01 s)"]
+    assert any("resumed" in r.getMessage() for r in caplog.records)
 
 
 class Crash(BaseException):
