@@ -83,6 +83,7 @@ class Latency:
     alert_p99: float
     alert_max: float
     sent: int = 0          # readings written after the warm-up (each should be timed once)
+    unreceived: tuple[str, ...] = ()   # why a spike's alert was not received: its routing and deliveries
 
     def lines(self) -> list[str]:
         ms = 1e3
@@ -240,6 +241,7 @@ async def measure(bs: Any, transport: str, rate: float, seconds: float, warmup: 
                                  dispatcher=dispatcher)
         stop = asyncio.Event()
         proc: subprocess.Popen | None = None
+        spiked: set[tuple[str, int]] = set()
         pipeline.start_delivery()
         try:
             async with alerts_src:
@@ -287,7 +289,12 @@ async def measure(bs: Any, transport: str, rate: float, seconds: float, warmup: 
             if proc is not None and proc.poll() is None:      # the run failed: stop the publisher too
                 proc.kill()
                 proc.wait(10)
-            stored = [r.alert for r in pipeline.alerting.store.alerts(limit=1_000_000)]
+            routed = pipeline.alerting.store.alerts(limit=1_000_000)
+            stored = [r.alert for r in routed]
+            got = {(sid, s) for sid, s, _ in received}
+            unreceived = tuple(_why_unreceived(pipeline.alerting.store, r) for r in routed
+                               if (r.alert.sensor_id, int(r.alert.opened_at)) in spiked
+                               and (r.alert.sensor_id, int(r.alert.opened_at)) not in got)
             pipeline.close()
     lat = np.concatenate(scored) if scored else np.full(1, np.nan)
     spike_at = {(sid, int(t)): t for (sid, _), t in writer.spikes.items()}
@@ -301,7 +308,17 @@ async def measure(bs: Any, transport: str, rate: float, seconds: float, warmup: 
                    opened, int(np.isfinite(alert_lat).sum()), silences,
                    float(np.nanpercentile(lat, 50)), float(np.nanpercentile(lat, 99)), float(np.nanmax(lat)),
                    float(np.nanpercentile(alert_lat, 50)), float(np.nanpercentile(alert_lat, 99)),
-                   float(np.nanmax(alert_lat)), writer.measured)
+                   float(np.nanmax(alert_lat)), writer.measured, unreceived)
+
+
+def _why_unreceived(store: Any, r: Any) -> str:
+    """One line on a spike alert that was not received: its team, grouping, and each delivery."""
+    a = r.alert
+    where = [f"team {r.team}"] + ([f"incident {r.incident}"] if r.incident is not None else []) \
+        + ([f"silenced by {r.silenced_by}"] if r.silenced_by is not None else [])
+    sends = [f"{d.channel}:{d.address} {d.status} after {d.attempts} attempts"
+             + (f" ({d.last_error})" if d.last_error else "") for d in store.deliveries(alert_id=a.id)]
+    return f"{a.sensor_id} opened {a.opened_at:.3f}: {', '.join(where)}; " + ("; ".join(sends) or "no deliveries")
 
 
 async def _run(transports: list[str], rate: float, seconds: float, runs: int) -> list[Latency]:

@@ -62,6 +62,7 @@ import dataclasses
 import logging
 import math
 import os
+import socket
 import threading
 import time
 import uuid
@@ -674,7 +675,10 @@ class Pipeline:
         if url.startswith("mqtt"):
             from ingest.mqtt import MqttPublisher, MqttSettings
 
-            settings = dataclasses.replace(MqttSettings.from_url(url), client_id=f"ioc-alerts-{os.getpid()}")
+            # unique per process and host: two IOCs with one id (every container is PID 1) would
+            # take the broker session from each other in turn, and their alerts would stall
+            client_id = f"ioc-alerts-{uuid.uuid4().hex[:8]}-{os.getpid()}-{socket.gethostname()}"[:64]
+            settings = dataclasses.replace(MqttSettings.from_url(url), client_id=client_id)
             publisher = await stack.enter_async_context(MqttPublisher(settings))
             acked = MqttTopicPublisher(publisher, timeout_s=self.dispatcher.settings.timeout_s)
             name, channel = "mqtt", TopicChannel(acked)
@@ -685,7 +689,19 @@ class Pipeline:
             name, channel = "kafka", TopicChannel(KafkaTopicPublisher(sink, asyncio.get_running_loop()))
         previous = self.dispatcher.channels.get(name)
         self.dispatcher.channels[name] = channel
-        stack.callback(self.dispatcher.channels.__setitem__, name, previous)
+        stack.push_async_callback(self._drain_topic, name, channel, previous)
+
+    async def _drain_topic(self, name: str, channel: Any, previous: Any) -> None:
+        """Before the source's publisher closes: send what is due on its topic channel (an alert
+        raised just before a stop or a deploy still goes out), for at most the delivery timeout;
+        then give the channel back."""
+        assert self.dispatcher is not None
+        store, deadline = self.alerting.store, time.monotonic() + self.dispatcher.settings.timeout_s
+        while time.monotonic() < deadline and (channel.sending or any(
+                d.channel == name for d in store.due(self.dispatcher.clock(), 1_000))):
+            self.dispatcher.wake()
+            await asyncio.sleep(0.02)
+        self.dispatcher.channels[name] = previous
 
     # ------------------------------------------------------------ private
     async def _wait(self, stop: asyncio.Event, seconds: float) -> None:

@@ -173,14 +173,18 @@ class TopicChannel:
 
     def __init__(self, publisher: TopicPublisher) -> None:
         self.publisher = publisher
+        self.sending = 0          # sends in progress (the dispatcher's thread); read before closing the publisher
 
     def send(self, delivery: Delivery) -> None:
+        self.sending += 1
         try:
             self.publisher.publish(delivery.address, body_of(delivery), str(delivery.alert_id).encode())
         except DeliveryError:
             raise
         except Exception as exc:  # a broker client's own error type: retried
             raise DeliveryError(f"{delivery.channel} topic {delivery.address}: {exc}") from exc
+        finally:
+            self.sending -= 1
 
 
 class MqttTopicPublisher:

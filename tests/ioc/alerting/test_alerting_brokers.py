@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 import time
 import uuid
 from pathlib import Path
+from typing import AsyncIterator
 
 import numpy as np
 import paho.mqtt.client as mqtt
@@ -19,8 +21,10 @@ from ingest.mqtt import MqttPublisher, MqttSettings
 from ioc.alerting.channels import KafkaTopicPublisher, MqttTopicPublisher, TopicChannel
 from ioc.alerting.dispatcher import AlertService, Dispatcher
 from ioc.alerting.store import AlertStore
+from ioc.alerting.wiring import UnconfiguredChannel, build_alerting
 from ioc.citydata import default_city_dir, load_registry
 from ioc.alerting import load_config
+from ioc.pipeline import Pipeline, PipelineConfig
 from processing.batch import ReadingBatch
 from processing.reasons import Reason
 
@@ -40,18 +44,50 @@ def _one_alert(svc: AlertService) -> None:
     svc.step(ReadingBatch.from_arrays([0], [T0], [900.0]), S, None, T0)
 
 
-async def test_an_alert_reaches_the_mqtt_topic_and_kafka_ioc_alerts(brokers, tmp_path: Path) -> None:
-    uid = uuid.uuid4().hex[:6]
+@contextlib.asynccontextmanager
+async def _alert_subscriber(port: int, uid: str) -> AsyncIterator[list[tuple[str, dict]]]:
+    """A paho client on ``ioc/alerts/#``, subscribed (SUBACK) before this yields what it receives."""
     got: list[tuple[str, dict]] = []
     ready = threading.Event()
     sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"alert-test-{uid}")
     sub.on_connect = lambda c, u, f, rc, p=None: c.subscribe("ioc/alerts/#", qos=1)
     sub.on_subscribe = lambda c, u, mid, rcs, p=None: ready.set()       # SUBACK: the subscription holds
     sub.on_message = lambda c, u, m: got.append((m.topic, json.loads(m.payload)))
-    sub.connect("127.0.0.1", brokers.mqtt_port)
+    sub.connect("127.0.0.1", port)
     sub.loop_start()
     try:
         assert await asyncio.to_thread(ready.wait, 10)
+        yield got
+    finally:
+        sub.loop_stop()
+        sub.disconnect()
+
+
+async def test_an_alert_raised_as_the_source_stops_still_goes_out_before_its_publisher_closes(
+        brokers, tmp_path: Path) -> None:
+    uid = uuid.uuid4().hex[:6]
+    alerting, dispatcher = build_alerting(REG, tmp_path)
+    pipeline = Pipeline(REG, PipelineConfig(preroll_hours=0.0), alerting=alerting, dispatcher=dispatcher)
+    pipeline.start_delivery()
+    try:
+        async with _alert_subscriber(brokers.mqtt_port, uid) as got:
+            async with contextlib.AsyncExitStack() as stack:     # what run_source holds while it runs
+                await pipeline._alert_topics_on(f"mqtt://127.0.0.1:{brokers.mqtt_port}/city/#", stack)
+                _one_alert(alerting)                             # ... and the source stops right after
+            (d,) = [d for d in alerting.store.deliveries() if d.channel == "mqtt"]
+            assert (d.status, d.attempts) == ("sent", 1)
+            deadline = time.monotonic() + 10
+            while not got and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+            assert [t for t, _ in got] == ["ioc/alerts/giao_thong"]
+        assert isinstance(dispatcher.channels["mqtt"], UnconfiguredChannel)   # given back to the embedded one
+    finally:
+        pipeline.close()
+
+
+async def test_an_alert_reaches_the_mqtt_topic_and_kafka_ioc_alerts(brokers, tmp_path: Path) -> None:
+    uid = uuid.uuid4().hex[:6]
+    async with _alert_subscriber(brokers.mqtt_port, uid) as got:
         mqtt_settings = MqttSettings(host="127.0.0.1", port=brokers.mqtt_port, client_id=f"alert-pub-{uid}")
         kafka_settings = KafkaSettings(bootstrap=brokers.kafka_bootstrap)
         async with MqttPublisher(mqtt_settings) as pub, KafkaSink(kafka_settings) as sink:
@@ -90,9 +126,6 @@ async def test_an_alert_reaches_the_mqtt_topic_and_kafka_ioc_alerts(brokers, tmp
             assert mine and mine[-1]["cap"].startswith("<?xml")
         finally:
             await consumer.stop()
-    finally:
-        sub.loop_stop()
-        sub.disconnect()
 
 
 async def test_an_mqtt_alert_counts_as_sent_only_once_the_broker_acknowledged_it(tmp_path: Path) -> None:
