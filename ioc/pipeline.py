@@ -87,9 +87,9 @@ from processing.checkpoint import Checkpoint, CheckpointMismatch
 from processing.city import CityProfile
 from processing.config import CoreConfig
 from processing.core import AnomalyCore, Scores
-from processing.kinds import KINDS
 from processing.kpis import CityKpis, KpiConfig
 from processing.registry import Registry
+from processing.validate import OK, Limits, count_faults, faults
 from simulators.anomalies import AnomalyLabel
 from simulators.city import CitySimulator
 
@@ -276,8 +276,7 @@ class Pipeline:
         self._seq = 0
 
         kinds = np.array([s.kind for s in registry.sensors], dtype=object)
-        self._valid_lo = np.array([KINDS[k].valid_min for k in kinds], dtype=np.float64)
-        self._valid_hi = np.array([KINDS[k].valid_max for k in kinds], dtype=np.float64)
+        self._limits = Limits.of(registry)
         self._kpis = CityKpis(kinds, np.array([s.lon for s in registry.sensors]),
                               np.array([s.lat for s in registry.sensors]), cfg.kpi)
 
@@ -552,21 +551,25 @@ class Pipeline:
 
     def process(self, batch: ReadingBatch, sim_now: float, *, status: str = "ok",
                 queued_at: float | None = None, replay: bool = False, behind: bool = False,
-                offsets: Mapping[str, int] | None = None) -> None:
+                offsets: Mapping[str, int] | None = None, checked: bool = False) -> None:
         """Validate, score and alert one batch at simulated time ``sim_now``; the snapshot is then
         out of date, and built when next read (:meth:`snapshot`).
 
         ``replay``: readings the run before a warm start had already alerted on (learned, not
         alerted on again); ``behind``: the source is catching up a backlog (Kafka partitions
         read unevenly), so no sensor is judged silent until it has caught up; ``offsets``: the
-        Kafka position after this batch, stored with its alerts (the alert store's horizon)."""
+        Kafka position after this batch, stored with its alerts (the alert store's horizon);
+        ``checked``: a decoder already checked every reading (:mod:`processing.validate`), so
+        it is not checked twice."""
         with self._lock:
             if queued_at is not None:
                 self._hist["queue"].observe(time.perf_counter() - queued_at)
             self._sim_now = max(self._sim_now, float(sim_now))
             now = self._sim_now
             t0 = time.perf_counter()
-            batch = self._validate(batch).by_sensor()       # the one sort; later stages read this order
+            if not checked:
+                batch = self._validate(batch)
+            batch = batch.by_sensor()                       # the one sort; later stages read this order
             t1 = time.perf_counter()
             self._hist["validate"].observe(t1 - t0)
             if len(batch):
@@ -654,7 +657,7 @@ class Pipeline:
                     offsets = dict(self._offsets)
                     offsets.update((f"{tp.topic}:{tp.partition}", int(o)) for tp, o in token.items())
                 self.process(item.batch, item.sim_now, queued_at=item.queued_at, replay=item.replay,
-                             behind=item.behind, offsets=offsets)
+                             behind=item.behind, offsets=offsets, checked=True)   # decoded: checked there
                 await feed.commit(item)
                 if offsets is not None:
                     self._offsets = offsets
@@ -722,21 +725,15 @@ class Pipeline:
             self._maybe_checkpoint()
 
     def _validate(self, batch: ReadingBatch) -> ReadingBatch:
-        """Readings the core cannot take become dead letters (counted by reason)."""
+        """Readings the core cannot take (:mod:`processing.validate`) are dropped, counted by fault."""
         if len(batch) == 0:
             return batch
-        s = batch.sensor
-        known = (s >= 0) & (s < len(self.registry))
-        finite = np.isfinite(batch.value) & np.isfinite(batch.ts)
-        si = np.where(known, s, 0)
-        with np.errstate(invalid="ignore"):
-            in_range = (batch.value >= self._valid_lo[si]) & (batch.value <= self._valid_hi[si])
-        good = known & finite & in_range
+        codes = faults(batch.sensor, batch.ts, batch.value, self._limits)
+        good = codes == OK
         if good.all():
             return batch
-        self._dead["unknown_sensor"] += int((~known).sum())
-        self._dead["non_finite"] += int((known & ~finite).sum())
-        self._dead["out_of_range"] += int((known & finite & ~in_range).sum())
+        for code, n in count_faults(codes).items():
+            self._dead[code] += n
         return batch.take(good)
 
     def _remember(self, batch: ReadingBatch, score: np.ndarray) -> None:

@@ -186,6 +186,22 @@ def test_a_delivery_is_sorted_once_on_its_way_to_the_alert_list(city, monkeypatc
     assert sorts == [500] and p.snapshot().health.readings_total == before + 500
 
 
+def test_a_batch_a_decoder_checked_is_not_checked_again(city, monkeypatch: pytest.MonkeyPatch) -> None:
+    import ioc.pipeline as pipeline_module
+
+    p = make(city, FakeClock())
+    p.preroll()
+    calls: list[int] = []
+    real = pipeline_module.faults
+    monkeypatch.setattr(pipeline_module, "faults", lambda s, *a: calls.append(len(s)) or real(s, *a))
+    t = START + 1.0
+    batch = ReadingBatch.from_arrays([0, 1, 2], [t] * 3, [5.0, 6.0, 7.0])
+    p.process(batch, t, checked=True)                  # from the Feed: the decoder checked it
+    assert calls == []
+    p.process(batch, t + 1.0)                          # the simulator's: checked here, once
+    assert calls == [3]
+
+
 def test_bad_readings_become_dead_letters(city) -> None:
     p = make(city, FakeClock())
     p.preroll()
