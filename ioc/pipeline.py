@@ -89,7 +89,7 @@ from processing.config import CoreConfig
 from processing.core import AnomalyCore, Scores
 from processing.kpis import CityKpis, KpiConfig
 from processing.registry import Registry
-from processing.validate import OK, Limits, count_faults, faults
+from processing.validate import FAULT_CODES, OK, Limits, count_faults, faults
 from simulators.anomalies import AnomalyLabel
 from simulators.city import CitySimulator
 
@@ -281,7 +281,7 @@ class Pipeline:
                               np.array([s.lat for s in registry.sensors]), cfg.kpi)
 
         self._readings_total = 0
-        self._dead: dict[str, int] = {"unknown_sensor": 0, "non_finite": 0, "out_of_range": 0}
+        self._dead: dict[str, int] = dict.fromkeys(FAULT_CODES.values(), 0)   # dead letters by code
         self._hist = {s: Histogram() for s in STAGES}
         self._rate = Rate(cfg.rate_window_s)
         self.batches = 0                      # batches processed (readings or an idle tick)
@@ -811,7 +811,7 @@ class Pipeline:
         self._seq += 1
         last_ts = self.core.last_seen()
         offline = np.isnan(last_ts)
-        silent = self.core.silent(now)
+        silent = self.alerts.silent_sensors()        # the silent alert's rule ([engine] silence_factor)
         offline[silent] = True
         st = np.full(len(self.registry), NORMAL, dtype=np.int8)
         st[self._score >= cfg.warn_score] = WARNING

@@ -41,7 +41,7 @@ from processing.errors import IocError
 
 T = TypeVar("T")
 
-__all__ = ["Alert", "AlertConfig", "AlertError", "AlertList", "SEVERITIES", "STATES", "feed_sort_key",
+__all__ = ["ALERT_KINDS", "Alert", "AlertConfig", "AlertError", "AlertList", "SEVERITIES", "SEVERITY_RANK", "STATES", "feed_sort_key",
            "kind_of", "replacer"]
 
 SEVERITIES: tuple[str, ...] = ("info", "warning", "critical")
@@ -54,9 +54,12 @@ _KIND_ORDER: tuple[tuple[Reason, str], ...] = (
     (Reason.INVALID, "invalid"), (Reason.LATE, "late"),
 )
 _KIND_BITS: tuple[tuple[int, str], ...] = tuple((int(b), k) for b, k in _KIND_ORDER)
+#: every kind an alert can have (:func:`kind_of`), the names routing rules may use
+ALERT_KINDS: tuple[str, ...] = tuple(k for _, k in _KIND_ORDER) + ("anomaly", "silent")
 _SILENT, _LIMIT = int(Reason.SILENT), int(Reason.LIMIT)
 _INFO_KINDS = frozenset({"stuck", "gap", "invalid", "late"})
-_SEV_RANK = {s: i for i, s in enumerate(SEVERITIES)}
+#: severity -> rank (higher is worse); the one ordering the engine, the routing rules and the feed use
+SEVERITY_RANK: dict[str, int] = {s: i for i, s in enumerate(SEVERITIES)}
 _STATE_RANK = {"open": 0, "acknowledged": 1, "resolved": 2}
 _SYSTEM = "system"
 
@@ -149,7 +152,7 @@ _with = replacer(Alert)
 
 def feed_sort_key(alert: Alert) -> tuple:
     """Order for a display: open before acknowledged before resolved, then most severe, then newest."""
-    return (_STATE_RANK[alert.state], -_SEV_RANK[alert.severity], -alert.opened_at, -alert.id)
+    return (_STATE_RANK[alert.state], -SEVERITY_RANK[alert.severity], -alert.opened_at, -alert.id)
 
 
 class AlertList:
@@ -265,6 +268,11 @@ class AlertList:
         """When silence is measured from for sensors last heard before it (None: not yet)."""
         return self._watch_from
 
+    def silent_sensors(self) -> np.ndarray:
+        """Indices of the sensors silent now (their ``silent`` alert is open): the one rule the
+        display's *offline* and the silent alert share."""
+        return np.flatnonzero(self._silence >= 0)
+
     def check_silence(self, last_seen: np.ndarray, now: float) -> list[int]:
         """Open a ``silent`` alert for each sensor whose newest reading (``last_seen``,
         epoch seconds, NaN = never, ignored) is more than ``silence_factor`` intervals
@@ -369,7 +377,7 @@ class AlertList:
         aid = self._by_key.get(key)
         if aid is not None:                      # the same condition again: re-open it
             a = self._alerts[aid]
-            rises = _SEV_RANK[sev] > _SEV_RANK[a.severity]
+            rises = SEVERITY_RANK[sev] > SEVERITY_RANK[a.severity]
             self._cleared.discard(aid)
             self._put(_with(
                 a, cleared_at=None, occurrences=a.occurrences + 1, last_at=max(a.last_at, t1), last_value=value,
@@ -388,7 +396,7 @@ class AlertList:
         if a is None or a.state == "resolved":
             return False
         sev = _severity(a.kind, a.reasons | bits)
-        rises = _SEV_RANK[sev] > _SEV_RANK[a.severity]
+        rises = SEVERITY_RANK[sev] > SEVERITY_RANK[a.severity]
         self._put(_with(
             a, last_at=max(a.last_at, t1), last_value=value, peak_score=max(a.peak_score, peak),
             reasons=a.reasons | bits, readings=a.readings + n, severity=sev if rises else a.severity,

@@ -84,9 +84,9 @@ class CoreConfig:
     stuck_run: int = 12
     # score of a flatline reading (0 keeps flatlines out of the score; they still alert)
     stuck_score: float = 0.0
-    # a reading after more than gap_factor x interval is flagged; silence after silence_factor x
+    # a reading after more than gap_factor x interval is flagged (when a sensor is *silent* is
+    # the alerting's rule, [engine] silence_factor: processing.alerts.AlertList.check_silence)
     gap_factor: float = 3.0
-    silence_factor: float = 3.0
     # a detector is named among the reasons from this many scales
     z_report: float = 4.0
     # alert hysteresis on the evidence (scales from the best baseline): on at once at >= alert_on
@@ -146,7 +146,6 @@ class CoreConfig:
         check("stuck_run", self.stuck_run >= 2, ">= 2")
         check("stuck_score", 0 <= self.stuck_score <= 1, "in [0, 1]")
         check("gap_factor", self.gap_factor > 1, "> 1")
-        check("silence_factor", self.silence_factor > 1, "> 1")
         check("alert_on", self.alert_on > 0, "> 0")
         check("alert_sustained", 0 < self.alert_sustained <= self.alert_on, "in (0, alert_on]")
         check("alert_off", 0 <= self.alert_off <= self.alert_sustained, "in [0, alert_sustained]")

@@ -134,19 +134,6 @@ class AnomalyCore:
         self.readings_scored += m
         return Scores(score, alert, reasons)
 
-    def silent(self, now: float) -> np.ndarray:
-        """Indices of sensors whose last reading is older than ``silence_factor`` intervals.
-
-        Sensors that never reported are not included; see :meth:`never_reported`.
-        """
-        age = now - self._st[:, kernel.LAST_T]
-        with np.errstate(invalid="ignore"):
-            return np.flatnonzero(age > self.config.silence_factor * self.expected_spacing())
-
-    def expected_spacing(self) -> np.ndarray:
-        """Seconds between readings: the registry's interval, else the learned spacing."""
-        return np.where(np.isfinite(self._interval), self._interval, self._st[:, kernel.SPACING])
-
     def never_reported(self) -> np.ndarray:
         return np.flatnonzero(self._st[:, kernel.N] == 0)
 

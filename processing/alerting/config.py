@@ -16,17 +16,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Mapping, Sequence
 
+from processing.alerts import ALERT_KINDS, SEVERITIES, SEVERITY_RANK
 from processing.city import CityProfile
 from processing.kinds import DOMAINS
 from processing.errors import ConfigError
 
 __all__ = ["AlertingConfig", "CapSettings", "ConfigError", "DAYS", "DeliverySettings", "EngineSettings",
-           "EscalationLevel", "Officer", "Rule", "SEVERITIES", "Shift", "Silence", "Team", "parse_config"]
+           "EscalationLevel", "Officer", "Rule", "Shift", "Silence", "Team", "parse_config"]
 
-SEVERITIES: tuple[str, ...] = ("info", "warning", "critical")
 DAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-KINDS_OF_ALERT: tuple[str, ...] = ("limit", "stuck", "deviation", "seasonal", "rate", "gap", "invalid", "late",
-                                   "anomaly", "silent")
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -94,7 +92,7 @@ class Rule:
     def matches(self, domain: str, ward: str, kind: str, severity: str) -> bool:
         return ((not self.domains or domain in self.domains) and (not self.wards or ward in self.wards)
                 and (not self.kinds or kind in self.kinds)
-                and SEVERITIES.index(severity) >= SEVERITIES.index(self.min_severity))
+                and SEVERITY_RANK[severity] >= SEVERITY_RANK[self.min_severity])
 
 
 @dataclass(frozen=True, slots=True)
@@ -389,7 +387,7 @@ def parse_config(obj: Mapping[str, Any], source: str, *, city: CityProfile, ward
         if sev not in SEVERITIES:
             raise c.err("min_severity", f"expected one of {', '.join(SEVERITIES)}, got {sev!r}")
         rules.append(Rule(team, c.strs(m, "domains", DOMAINS), c.strs(m, "wards", wards),
-                          c.strs(m, "kinds", KINDS_OF_ALERT), sev))
+                          c.strs(m, "kinds", ALERT_KINDS), sev))
 
     silences: list[Silence] = []
     for c, m in _tables(obj, "silences", source):

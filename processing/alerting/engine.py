@@ -30,7 +30,7 @@ import numpy as np
 from processing.alerting.config import AlertingConfig, Team
 from processing.alerting.roster import Roster
 from processing.alerting.routing import Router
-from processing.alerts import Alert, AlertConfig, AlertError, AlertList, replacer
+from processing.alerts import SEVERITY_RANK, Alert, AlertConfig, AlertError, AlertList, replacer
 from processing.batch import ReadingBatch
 from processing.registry import Registry
 
@@ -39,7 +39,6 @@ __all__ = ["AlertEngine", "EVENT_TYPES", "Event", "Incident", "Notice", "Outcome
 EVENT_TYPES: tuple[str, ...] = (
     "opened", "silenced", "grouped", "incident", "flap", "flapping", "severity", "cleared", "reopened",
     "escalated", "unsilenced", "acknowledged", "assigned", "resolved", "incident_resolved")
-_SEV_RANK = {"info": 0, "warning": 1, "critical": 2}
 
 
 @dataclass(frozen=True, slots=True)
@@ -413,7 +412,7 @@ class AlertEngine:
             if flaps >= self.config.engine.flap_threshold and not r.flapping:
                 self._event(acc, a.id, "flapping", now, level=r.level, detail=f"{flaps} flaps")
                 r = _with(r, flapping=True)
-        if _SEV_RANK[a.severity] > _SEV_RANK[o.severity]:
+        if SEVERITY_RANK[a.severity] > SEVERITY_RANK[o.severity]:
             ev = self._event(acc, a.id, "severity", now, level=r.level, detail=f"{o.severity} -> {a.severity}")
             if r.notified_at is not None and r.incident is None:
                 team = self.config.team(r.team)

@@ -98,9 +98,11 @@ def test_silence_opens_a_critical_alert_and_clears_when_the_sensor_returns(al: A
     a = al.get(aid)
     assert (a.sensor, a.kind, a.severity, a.opened_at) == (1, "silent", "critical", 1000.0)
     assert al.check_silence(last_seen, now=1000.0) == []     # not twice; never-reported sensor 2 ignored
+    assert al.silent_sensors().tolist() == [1]               # what the display shows offline
     last_seen[1] = 1010.0
     assert al.check_silence(last_seen, now=1020.0) == [aid]
     assert al.get(aid).cleared_at == 1020.0
+    assert al.silent_sensors().tolist() == []
 
 
 def test_acknowledge_and_resolve_record_who_and_when(al: AlertList) -> None:
