@@ -73,12 +73,12 @@ from typing import Any, Awaitable, Callable, Mapping
 
 import numpy as np
 
-from dashboard.source import (ALERT, NORMAL, OFFLINE, WARNING, AlertInfo, DutyTeam, Health, Kpis,
-                              Metrics, SensorExtras, Snapshot)
+from dashboard.source import SensorExtras, Snapshot
 from ioc.alerting.dispatcher import AlertService, Dispatcher
 from ioc.alerting.wiring import NOT_CONFIGURED, build_alerting
 from ioc.citydata import extras_from_registry
 from ioc.metrics import STAGES, Histogram, Rate
+from ioc.snapshot import LiveFigures, SnapshotBuilder
 from processing.alerting.engine import Routed
 from processing.alarm_rate import FLOOD_WINDOW_S, AlarmRate, alarm_rate
 from processing.alerts import Alert, AlertConfig
@@ -254,9 +254,6 @@ class Pipeline:
         self.alerts = alerting.engine.list         # the lifecycle records the snapshot shows
         self._dispatch_stop = threading.Event()
         self._dispatch_thread: threading.Thread | None = None
-        self._officer_names = {o.id: o.name for o in alerting.config.officers}
-        self._duty_minute: int | None = None
-        self._duty: tuple[DutyTeam, ...] = ()
         self._sim_now = self.sim_start
         self._wall_start: float | None = None
         self._prerolled = False
@@ -271,14 +268,13 @@ class Pipeline:
 
         self._last_value = np.full(n, np.nan)
         self._score = np.zeros(n)
-        self._status = np.full(n, OFFLINE, dtype=np.int8)
-        self._status_rev = np.zeros(n, dtype=np.int64)
-        self._seq = 0
 
         kinds = np.array([s.kind for s in registry.sensors], dtype=object)
         self._limits = Limits.of(registry)
         self._kpis = CityKpis(kinds, np.array([s.lon for s in registry.sensors]),
                               np.array([s.lat for s in registry.sensors]), cfg.kpi)
+        self._display = SnapshotBuilder(registry, self.extras, alerting, self._kpis, run_id=self.run_id,
+                                        speed=cfg.speed, warn_score=cfg.warn_score, band_k=cfg.core.z_report)
 
         self._readings_total = 0
         self._dead: dict[str, int] = dict.fromkeys(FAULT_CODES.values(), 0)   # dead letters by code
@@ -806,83 +802,11 @@ class Pipeline:
         self._dirty = status or ("ok" if self._prerolled else "warming_up")
 
     def _build_snapshot(self, status: str) -> Snapshot:
-        cfg = self.config
-        now = self._sim_now
-        self._seq += 1
-        last_ts = self.core.last_seen()
-        offline = np.isnan(last_ts)
-        silent = self.alerts.silent_sensors()        # the silent alert's rule ([engine] silence_factor)
-        offline[silent] = True
-        st = np.full(len(self.registry), NORMAL, dtype=np.int8)
-        st[self._score >= cfg.warn_score] = WARNING
-        st[self.core.in_alert()] = ALERT
-        st[offline] = OFFLINE
-        changed = st != self._status
-        self._status_rev[changed] = self._seq
-        self._status = st
-        alerts = self._visible_alerts()
-        alert_info = self._alert_info(alerts)
-        n_open = sum(1 for a in alerts if a.state == "open")
-        n_active = n_open + sum(1 for a in alerts if a.state == "acknowledged")
-        newest = float(np.nanmax(last_ts)) if not np.isnan(last_ts).all() else float("nan")
         wall = self._clock()
-        if status == "ok" and offline.size and offline.mean() > 0.5:
-            status = "degraded"          # most of the city has gone quiet
-        health = Health(
-            status=status,
-            readings_per_s=self._rate.per_s(wall), readings_total=self._readings_total,
-            deadletters_total=sum(self._dead.values()), alerts_open=n_open, alerts_active=n_active,
-            newest_age_s=now - newest if math.isfinite(newest) else float("nan"))
-        metrics = Metrics(self._readings_total, sum(self._dead.values()), dict(self._dead),
-                          {k: h.frozen() for k, h in self._hist.items()}, self.batches, self.snapshot_builds)
-        return Snapshot(
-            run_id=self.run_id, seq=self._seq, sim_time=now, wall_time=wall, speed=cfg.speed,
-            registry=self.registry, extras=self.extras, last_value=self._last_value.copy(), last_ts=last_ts,
-            score=self._score.copy(), status=st.copy(), status_rev=self._status_rev.copy(), alerts=alerts,
-            alerts_rev=self.alerts.rev, kpis=self._kpis_at(now, offline, silent.size), health=health,
-            metrics=metrics, city=self.city, warn_score=cfg.warn_score, band_k=cfg.core.z_report, alert_info=alert_info,
-            on_duty=self._on_duty(now), officers=tuple(self._officer_names.items()),
-            alarm_rate=self.alarm_rates(now))
-
-    def _alert_info(self, alerts: tuple[Alert, ...]) -> dict[int, AlertInfo]:
-        """Routing state and delivery counts of the alerts in the snapshot (one grouped store query)."""
-        if not alerts:
-            return {}
-        engine = self.alerting.engine
-        counts = self.alerting.store.delivery_summary(min(a.id for a in alerts), NOT_CONFIGURED)
-        teams = self._teams()
-        out: dict[int, AlertInfo] = {}
-        for a in alerts:
-            try:
-                r = engine.get(a.id)
-            except Exception:  # pruned between the two reads: no routing to show
-                continue
-            name, name_en = teams.get(r.team, (r.team, r.team))
-            sent, pending, failed, unconf = counts.get(a.id, (0, 0, 0, 0))
-            out[a.id] = AlertInfo(team=r.team, team_name=name, team_name_en=name_en, level=r.level,
-                                  assignee=r.assignee or "", assignee_name=self._officer_names.get(r.assignee or "", ""),
-                                  flaps=r.flaps, flapping=r.flapping, incident=r.incident, silenced_by=r.silenced_by,
-                                  sent=sent, pending=pending, failed=failed, unconfigured=unconf)
-        return out
-
-    def _teams(self) -> dict[str, tuple[str, str]]:
-        return {t.id: (t.name, t.name_en) for t in self.alerting.config.teams}
-
-    def _on_duty(self, now: float) -> tuple[DutyTeam, ...]:
-        """Who is on duty at simulated time ``now`` (recomputed once per simulated minute)."""
-        if not math.isfinite(now):
-            return ()
-        minute = int(now // 60)
-        if minute != self._duty_minute:
-            teams = self._teams()
-            self._duty = tuple(
-                DutyTeam(tid, *teams.get(tid, (tid, tid)), tuple((o.id, o.name, o.phone) for o in officers))
-                for tid, officers in self.alerting.on_duty(now).items())
-            self._duty_minute = minute
-        return self._duty
-
-    def _kpis_at(self, now: float, offline: np.ndarray, stale: int) -> Kpis:
-        online = ~offline
-        figures = self._kpis.compute(now, self._last_value, online, self.extras.alert_levels, self.extras.rated)
-        return Kpis(**figures, online=int(online.sum()), total=len(self.registry), stale=int(stale),
-                    never=int(np.isnan(self.core.last_seen()).sum()))
+        live = LiveFigures(status, self._rate.per_s(wall), self._readings_total, self._dead,
+                           {k: h.frozen() for k, h in self._hist.items()}, self.batches, self.snapshot_builds,
+                           self.alarm_rates(self._sim_now))
+        return self._display.build(now=self._sim_now, wall=wall, core=self.core,
+                                   silent=self.alerts.silent_sensors(),     # the silent alert's rule
+                                   last_value=self._last_value, score=self._score, alerts=self._visible_alerts(),
+                                   alerts_rev=self.alerts.rev, live=live)
