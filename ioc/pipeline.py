@@ -8,6 +8,11 @@ One process, no broker::
                                                        │            └─ notices ─▶ Dispatcher thread ─▶ webhook, e-mail
                                         Snapshot (immutable) ◀── publish ┘ ──▶ dashboard, HTTP API
 
+One live loop, :meth:`Pipeline.run`, reads a *feed*: the simulated city
+(:meth:`Pipeline.simulated`, the producer above) or a broker's decoded deliveries
+(:meth:`Pipeline.run_source`, an ``ingest.sources.Feed``); each item is processed, then
+committed, and the feed's position goes into the checkpoints.
+
 Alerting (:mod:`ioc.alerting`): every step goes through
 :meth:`AlertService.step` -- lifecycle, routing by roster, escalation,
 silences -- and the outcome is written to the alert store; notifications are
@@ -69,11 +74,12 @@ import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Mapping
+from typing import Any, AsyncIterator, Awaitable, Callable, Mapping, Protocol
 
 import numpy as np
 
 from dashboard.source import SensorExtras, Snapshot
+from ingest.sources import Delivery, FeedItem
 from ioc.alerting.dispatcher import AlertService, Dispatcher
 from ioc.alerting.wiring import NOT_CONFIGURED, build_alerting
 from ioc.citydata import extras_from_registry
@@ -196,6 +202,77 @@ class _ResumedStream:
 
 
 # ------------------------------------------------------------------- pipeline
+
+class LiveFeed(Protocol):
+    """What :meth:`Pipeline.run` reads: items to score (``ingest.sources.FeedItem``), each committed
+    once processed, and the position a checkpoint stores (``"topic:partition"`` -> next offset)."""
+
+    def __aiter__(self) -> AsyncIterator[FeedItem]: ...
+
+    async def commit(self, item: FeedItem) -> None: ...
+
+    async def positions(self) -> dict[str, int]: ...
+
+
+class SimulatedFeed:
+    """The simulated city as a :class:`LiveFeed` (:meth:`Pipeline.simulated`).
+
+    A producer task advances the simulator every ``tick_s`` (the pipeline's injected sleep)
+    to the simulated time of the wall clock, onto a queue of ``queue_size`` items, until
+    ``stop``; simulating the next tick overlaps scoring this one.  Nothing to commit, no
+    position (a checkpoint's simulated time is the position).  :meth:`aclose` stops the
+    producer; an error in it ends the iteration with that error."""
+
+    def __init__(self, pipeline: "Pipeline", stop: asyncio.Event) -> None:
+        self._p, self._stop = pipeline, stop
+        self._queue: asyncio.Queue[FeedItem] = asyncio.Queue(pipeline.config.queue_size)
+        self._producer: asyncio.Task | None = None
+
+    def __aiter__(self) -> "SimulatedFeed":
+        if self._producer is None:
+            self._producer = asyncio.create_task(self._produce())
+        return self
+
+    async def __anext__(self) -> FeedItem:
+        producer = self._producer
+        assert producer is not None, "iterate with 'async for'"
+        while self._queue.empty():
+            if producer.done():
+                producer.result()                      # its error, if it failed
+                raise StopAsyncIteration
+            getter = asyncio.ensure_future(self._queue.get())
+            await asyncio.wait({getter, producer}, return_when=asyncio.FIRST_COMPLETED)
+            if getter.done():
+                return getter.result()
+            getter.cancel()                            # the producer ended: take what it left
+            await asyncio.gather(getter, return_exceptions=True)
+        return self._queue.get_nowait()
+
+    async def _produce(self) -> None:
+        p = self._p
+        while not self._stop.is_set():
+            sim_now = p.sim_time_at(p._clock())
+            start = time.perf_counter()
+            batch, labels = p._stream.advance(sim_now)
+            p._hist["simulate"].observe(time.perf_counter() - start)
+            p.injected.extend(labels)
+            wall = p._clock()
+            await self._queue.put(FeedItem(batch, (), 0, sim_now, wall, time.perf_counter(), Delivery((), wall)))
+            if self._stop.is_set():
+                break
+            await p._wait(self._stop, p.config.tick_s)
+
+    async def commit(self, item: FeedItem) -> None:
+        """Nothing to acknowledge."""
+
+    async def positions(self) -> dict[str, int]:
+        return {}
+
+    async def aclose(self) -> None:
+        if self._producer is not None and not self._producer.done():
+            self._producer.cancel()
+            await asyncio.gather(self._producer, return_exceptions=True)
+
 
 class Pipeline:
     """The embedded pipeline for one registry; see the module docstring."""
@@ -489,9 +566,10 @@ class Pipeline:
         if self.checkpointer is not None and self._prerolled and self.checkpointer.due():
             self.checkpointer.submit(*self.checkpoint_state())
 
-    async def _checkpoint_feed(self, feed: Any, *, wait: bool) -> None:
-        """A checkpoint of a broker-fed run, with the consumed offset of every partition the consumer holds."""
-        if self.checkpointer is None:
+    async def _checkpoint_feed(self, feed: LiveFeed, *, wait: bool) -> None:
+        """A checkpoint of a live run, with the feed's position (Kafka: the consumed offset of every
+        partition the consumer holds; the simulator and MQTT have none)."""
+        if self.checkpointer is None or not self._prerolled:
             return
         self._offsets.update(await feed.positions())
         if wait:
@@ -600,50 +678,25 @@ class Pipeline:
             self._rate.add(self._clock(), len(batch))
             self._publish(status)
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Go live until ``stop`` is set: a producer advancing the simulator every ``tick_s``
-        onto the bus, and a consumer processing each batch."""
+    async def run(self, feed: LiveFeed, stop: asyncio.Event, *, checked: bool = False,
+                  event_clock: bool = False) -> None:
+        """The one live loop: score and alert each item of ``feed`` until ``stop`` is set or the
+        feed ends, committing each item once processed (at-least-once), with periodic
+        checkpoints (with the feed's position) and one at a clean stop (an error skips it:
+        state and position may differ).
+
+        ``feed``: :meth:`simulated` (the embedded city) or an ``ingest.sources.Feed``
+        (:meth:`run_source`); ``checked``: its readings were checked by a decoder;
+        ``event_clock``: the clock starts at the first item's time (a broker's replay may be
+        old), else it is the pipeline's simulated clock."""
         if not self._prerolled:
             self.preroll()
         self._wall_start = self._clock()
         self._rate.reset(self._wall_start)
-        bus: asyncio.Queue[tuple[ReadingBatch, float, float] | None] = asyncio.Queue(self.config.queue_size)
-        consumer = asyncio.create_task(self._consume(bus))
+        first = event_clock
         try:
-            while not stop.is_set():
-                sim_now = self.sim_time_at(self._clock())
-                start = time.perf_counter()
-                batch, labels = self._stream.advance(sim_now)
-                self._hist["simulate"].observe(time.perf_counter() - start)
-                self.injected.extend(labels)
-                await bus.put((batch, sim_now, time.perf_counter()))
-                if stop.is_set():
-                    break
-                await self._wait(stop, self.config.tick_s)
-        finally:
-            await bus.put(None)
-            await consumer
-        self.checkpoint_now()                         # a clean stop: the state of the last batch
-
-    async def run_source(self, url: str, stop: asyncio.Event, *,
-                         dead_letter_file: str | Path | None = None) -> None:
-        """Go live from a broker (``mqtt://…`` or ``kafka://…``) instead of the simulator, until
-        ``stop``; a batch is acknowledged to the broker only after it was processed (at-least-once)."""
-        from ingest.sources import open_feed
-
-        self._prerolled = True
-        self._source = url
-        self._wall_start = self._clock()
-        self._rate.reset(self._wall_start)
-        first = True
-        async with contextlib.AsyncExitStack() as stack:
-            await self._alert_topics_on(url, stack)
-            feed = await stack.enter_async_context(open_feed(url, self.registry, last_seen=self.core.last_seen,
-                                                             dead_letter_file=dead_letter_file,
-                                                             start_offsets=self._start_offsets,
-                                                             replay_until=self._replay_until))
-            async for item in feed:                       # an empty item at least every second
-                if first:                                 # broker time, not the wall clock (a replay may be old)
+            async for item in feed:                       # a broker feed: an empty item at least every second
+                if first:
                     self._sim_now, first = item.sim_now, False
                 for d in item.dead:
                     self._dead[d.code] = self._dead.get(d.code, 0) + 1
@@ -653,7 +706,7 @@ class Pipeline:
                     offsets = dict(self._offsets)
                     offsets.update((f"{tp.topic}:{tp.partition}", int(o)) for tp, o in token.items())
                 self.process(item.batch, item.sim_now, queued_at=item.queued_at, replay=item.replay,
-                             behind=item.behind, offsets=offsets, checked=True)   # decoded: checked there
+                             behind=item.behind, offsets=offsets, checked=checked)
                 await feed.commit(item)
                 if offsets is not None:
                     self._offsets = offsets
@@ -661,7 +714,33 @@ class Pipeline:
                     await self._checkpoint_feed(feed, wait=False)
                 if stop.is_set():
                     break
-            await self._checkpoint_feed(feed, wait=True)  # a clean stop (an error skips it: state and position may differ)
+        finally:
+            close = getattr(feed, "aclose", None)
+            if close is not None:
+                await close()
+        await self._checkpoint_feed(feed, wait=True)
+
+    def simulated(self, stop: asyncio.Event) -> "SimulatedFeed":
+        """The simulated city as a feed for :meth:`run`: a producer advancing the simulator
+        every ``tick_s`` (of the injected clock) until ``stop``, onto a bounded queue."""
+        return SimulatedFeed(self, stop)
+
+    async def run_source(self, url: str, stop: asyncio.Event, *,
+                         dead_letter_file: str | Path | None = None) -> None:
+        """Go live from a broker (``mqtt://…`` or ``kafka://…``) instead of the simulator, until
+        ``stop``; a batch is acknowledged to the broker only after it was processed (at-least-once).
+        Alerts also go to the broker's alert topics while it runs."""
+        from ingest.sources import open_feed
+
+        self._prerolled = True
+        self._source = url
+        async with contextlib.AsyncExitStack() as stack:
+            await self._alert_topics_on(url, stack)
+            feed = await stack.enter_async_context(open_feed(url, self.registry, last_seen=self.core.last_seen,
+                                                             dead_letter_file=dead_letter_file,
+                                                             start_offsets=self._start_offsets,
+                                                             replay_until=self._replay_until))
+            await self.run(feed, stop, checked=True, event_clock=True)   # decoded: checked there
 
     async def _alert_topics_on(self, url: str, stack: contextlib.AsyncExitStack) -> None:
         """Alerts go to the source broker's topics too (MQTT ``ioc/alerts/<team>``, Kafka
@@ -711,14 +790,6 @@ class Pipeline:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
 
-    async def _consume(self, bus: asyncio.Queue) -> None:
-        while True:
-            item = await bus.get()
-            if item is None:
-                return
-            batch, sim_now, queued_at = item
-            self.process(batch, sim_now, queued_at=queued_at)
-            self._maybe_checkpoint()
 
     def _validate(self, batch: ReadingBatch) -> ReadingBatch:
         """Readings the core cannot take (:mod:`processing.validate`) are dropped, counted by fault."""

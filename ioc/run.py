@@ -139,7 +139,7 @@ class _LiveThread(threading.Thread):
         if self.source:
             await self.pipeline.run_source(self.source, self._stop_event, dead_letter_file=self.dead_letter_file)
         else:
-            await self.pipeline.run(self._stop_event)
+            await self.pipeline.run(self.pipeline.simulated(self._stop_event), self._stop_event)
 
     def stop(self) -> None:
         self._stopping.set()

@@ -104,7 +104,7 @@ def test_run_goes_live_through_the_bus_at_the_configured_speed(city) -> None:
 
     async def main() -> None:
         stop = asyncio.Event()
-        task = asyncio.create_task(p.run(stop))
+        task = asyncio.create_task(p.run(p.simulated(stop), stop))
         while clock.sleeps < 40:                     # 40 ticks of 0.5 s = 20 wall s = 20 simulated min
             if task.done():                          # it stopped early: its error, here
                 task.result()
@@ -569,7 +569,7 @@ def test_run_checkpoints_periodically_and_at_a_clean_stop(city, tmp_path) -> Non
 
     async def main() -> None:
         stop = asyncio.Event()
-        task = asyncio.create_task(p.run(stop))
+        task = asyncio.create_task(p.run(p.simulated(stop), stop))
         while clock.sleeps < 40:                              # 20 wall seconds
             if task.done():                          # it stopped early: its error, here
                 task.result()
