@@ -239,6 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dir", type=Path, help="folder for the checkpoint file (default: a temporary one)")
     p.set_defaults(func=cmd_bench_checkpoint)
     from ioc.alerting.cli import add_parsers as add_alerting_parsers
+    from ioc.auth.cli import add_parsers as add_auth_parsers
     from ioc.brokers import add_parser as add_brokers_parser
     from ioc.transport_cli import add_parsers as add_transport_parsers
     from ioc.transport_cli import add_simulate_to_arguments
@@ -246,6 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_simulate_to_arguments(sub.choices["simulate"])
     add_brokers_parser(sub)
     add_alerting_parsers(sub)
+    add_auth_parsers(sub)
     add_transport_parsers(sub)
     return parser
 

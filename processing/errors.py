@@ -8,7 +8,9 @@ at a boundary and print its message, one line that names the file, field, topic 
     ├── InputError       data is wrong: a registry, a CSV file, a payload
     ├── StateError       saved state cannot be used: a checkpoint, the alert store
     ├── TransportError   a broker cannot be reached or refuses us (MQTT, Kafka, a source URL)
-    └── DeliveryError    an alert channel could not deliver (webhook, e-mail, topic)
+    ├── DeliveryError    an alert channel could not deliver (webhook, e-mail, topic)
+    └── AccessError      who is asking may not do this (HTTP 403) ...
+        └── NotSignedIn  ... or is not known yet: no session or token, a wrong password (HTTP 401)
 
 The classes each module raises (``RegistryError``, ``CheckpointMismatch``, ``MqttError`` …)
 subclass one of these; those that were ``ValueError`` s stay ``ValueError`` s too, so older
@@ -21,7 +23,8 @@ True
 """
 from __future__ import annotations
 
-__all__ = ["ConfigError", "DeliveryError", "InputError", "IocError", "StateError", "TransportError"]
+__all__ = ["AccessError", "ConfigError", "DeliveryError", "InputError", "IocError", "NotSignedIn", "StateError",
+           "TransportError"]
 
 
 class IocError(Exception):
@@ -46,3 +49,11 @@ class TransportError(IocError):
 
 class DeliveryError(IocError):
     """An alert channel could not deliver a notification; the message names the channel and address."""
+
+
+class AccessError(IocError):
+    """The signed-in user's role (or the token's scope) does not allow the action; HTTP 403."""
+
+
+class NotSignedIn(AccessError):
+    """No valid session or token, a wrong name or password, or a locked account; HTTP 401."""
