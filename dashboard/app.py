@@ -16,6 +16,7 @@ from dashboard.api import register_api
 from dashboard.callbacks import register_callbacks
 from dashboard.i18n import DEFAULT_LANG, t
 from dashboard.layout import build_layout
+from dashboard.security import harden
 from dashboard.source import SnapshotSource
 
 __all__ = ["create_app", "load_wards_geojson"]
@@ -55,4 +56,5 @@ def create_app(source: SnapshotSource, *, wards: Mapping[str, Any] | None = None
                                       map_style=map_style)
     register_callbacks(app, source, ward_layers, map_style=map_style)
     register_api(app.server, source)
+    harden(app)
     return app

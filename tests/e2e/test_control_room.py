@@ -131,6 +131,9 @@ def test_control_room_end_to_end(server, browser) -> None:
     d = browser
     d.get(url)
     n_sensors = _get_json(url + "api/health")["sensors_total"]
+    with urllib.request.urlopen(url, timeout=5) as r:      # the page runs under its CSP (no SEVERE logs below)
+        assert "script-src 'self' 'sha256-" in r.headers["Content-Security-Policy"]
+        assert r.headers["X-Frame-Options"] == "DENY"
 
     # the map, with a marker per sensor, drawn by MapLibre
     _wait("the map canvas", lambda: d.find_elements(By.CSS_SELECTOR, "#sensor-map canvas"))
