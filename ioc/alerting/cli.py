@@ -1,4 +1,4 @@
-"""Command line: ``ioc alerts list|ack|resolve|assign|deliveries`` and ``ioc roster now``.
+"""Command line: ``ioc alerts list|ack|resolve|assign|deliveries``, ``ioc audit list`` and ``ioc roster now``.
 
 The alert store (``<data>/alerts.sqlite3``, default ``var/alerts``) is the meeting
 point: ``list`` and ``deliveries`` read it; ``ack``, ``resolve`` and ``assign``
@@ -143,6 +143,27 @@ def cmd_action(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit_list(args: argparse.Namespace) -> int:
+    """The newest operator actions first: when (the city's local time), who, what, on which alert."""
+    from ioc.alerting.store import StoreError
+    from ioc.citydata import load_city
+
+    try:
+        local_iso = load_city().iso
+        with _store(args) as store:
+            rows = store.audit_log(args.limit)
+    except (ConfigError, StoreError) as exc:
+        return _fail(str(exc))
+    if args.json:
+        print(json.dumps([{"at": local_iso(at), "actor": actor, "action": action, "alert_id": aid, "detail": detail}
+                          for at, actor, action, aid, detail in rows], ensure_ascii=False, indent=1))
+        return 0
+    for at, actor, action, aid, detail in rows:
+        print(f"{local_iso(at)}  {actor:<24} {action:<15} {'' if aid is None else aid:>6}  {detail}")
+    print(f"{len(rows)} action(s)")
+    return 0
+
+
 def cmd_roster_now(args: argparse.Namespace) -> int:
     try:
         cfg = _config(args.config)
@@ -165,7 +186,7 @@ def cmd_roster_now(args: argparse.Namespace) -> int:
 
 
 def add_parsers(subparsers: Any) -> None:
-    """Add ``alerts`` and ``roster`` to the ``ioc`` command's subparsers."""
+    """Add ``alerts``, ``audit`` and ``roster`` to the ``ioc`` command's subparsers."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--data", help="alert store folder (default var/alerts)")
 
@@ -195,6 +216,13 @@ def add_parsers(subparsers: Any) -> None:
         q.add_argument("--config", help="alerting.toml (with --offline)")
         q.add_argument("--registry", help="sensors.geojson (with --offline)")
         q.set_defaults(func=cmd_action, action=name)
+
+    p = subparsers.add_parser("audit", help="the audit log of operator actions")
+    ausub = p.add_subparsers(dest="audit_command", required=True)
+    q = ausub.add_parser("list", parents=[common], help="the newest actions first")
+    q.add_argument("--limit", type=int, default=200)
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=cmd_audit_list)
 
     p = subparsers.add_parser("roster", help="the duty roster")
     rsub = p.add_subparsers(dest="roster_command", required=True)
