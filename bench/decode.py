@@ -1,10 +1,10 @@
-"""Decode throughput of :func:`ingest.payloads.decode_many`, beside bare ``json.loads``.
+"""Decode throughput of :func:`ingest.formats.decode_many`, beside bare ``json.loads``.
 
 Run ``python3 -m bench.decode [--messages N] [--repeat R]``.  For each
 payload format it builds realistic messages for the Bắc Giang registry
 (``config/bac_giang/sensors.geojson``; a synthetic one if that is missing),
 decodes them in batches of 1,000 messages (SenML twice: packs of one sensor as
-``ingest.encoders`` writes them, and gateway packs of mixed sensors with a base
+``ingest.formats.encode`` writes them, and gateway packs of mixed sensors with a base
 name prefix and a unit on every record), and in the same run times a loop of
 bare ``json.loads`` over the same bytes.  It prints readings/s for both and the
 ratio (decode / json.loads; above 1 means the decoder, which also validates,
@@ -23,7 +23,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ingest.payloads import NGSI_ATTRIBUTES, decode_many
+from ingest.formats import decode_many
+from ingest.formats.ngsi_ld import NGSI_ATTRIBUTES
 from processing.kinds import KINDS
 from processing.registry import Registry
 
@@ -81,7 +82,7 @@ def senml_messages(reg: Registry, n_packs: int, rng: np.random.Generator, size: 
 
 def senml_sensor_messages(reg: Registry, n_packs: int, rng: np.random.Generator, size: int = 100
                           ) -> list[tuple[str, bytes]]:
-    """One sensor's ``size`` readings a pack, as ``ingest.encoders`` writes them: ``bn``/``bt``/``bu`` in the
+    """One sensor's ``size`` readings a pack, as ``ingest.formats`` writes them: ``bn``/``bt``/``bu`` in the
     first record, then relative ``t`` and ``v``."""
     out = []
     for p in range(n_packs):

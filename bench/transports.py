@@ -41,7 +41,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ingest.encoders import encode
+from ingest.formats import encode
 from ingest.kafka import KafkaSettings, KafkaSource
 from ingest.mqtt import MqttPublisher, MqttSettings, MqttSource
 from ingest.sources import Feed

@@ -13,7 +13,7 @@ is skipped when reading; any other unreadable line raises ValueError naming the
 file and line.
 
 >>> import tempfile, pathlib
->>> from ingest.payloads import DeadLetter
+>>> from ingest.formats import DeadLetter
 >>> f = DeadLetterFile(pathlib.Path(tempfile.mkdtemp()) / "dead.jsonl")
 >>> f.append(DeadLetter("city/a/traffic/X", "unknown sensor \\"X\\"", b'{"v": 1}', 1772412000.0, "unknown_sensor"))
 1
@@ -28,13 +28,13 @@ import threading
 from pathlib import Path
 from typing import Iterable
 
-from ingest.payloads import DeadLetter
+from ingest.formats import DeadLetter
 
 __all__ = ["DeadLetterFile"]
 
 
 class DeadLetterFile:
-    """Append-only JSON-lines file of :class:`~ingest.payloads.DeadLetter`."""
+    """Append-only JSON-lines file of :class:`~ingest.formats.DeadLetter`."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)

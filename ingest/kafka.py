@@ -1,7 +1,7 @@
 """Kafka transport (aiokafka): a consumer-group source for the pipeline and a producer sink.
 
 :class:`KafkaSource` reads ``ioc.readings`` (key = sensor id, value = any payload
-:mod:`ingest.payloads` decodes) as a member of a consumer group::
+:mod:`ingest.formats` decodes) as a member of a consumer group::
 
     async with KafkaSource(KafkaSettings.from_url("kafka://127.0.0.1:9092?group=ioc")) as src:
         async for delivery in src:                 # getmany() batches
@@ -122,7 +122,7 @@ class KafkaSettings:
         if self.offset_reset not in ("earliest", "latest"):
             raise KafkaTransportError(f"{self.url}: offset_reset must be earliest or latest, got {self.offset_reset!r}")
         if self.payload_format is not None:
-            from ingest.payloads import FORMATS
+            from ingest.formats import FORMATS
             if self.payload_format not in FORMATS:
                 raise KafkaTransportError(f"{self.url}: format must be one of {', '.join(FORMATS)}, got "
                                  f"{self.payload_format!r}")
@@ -440,7 +440,7 @@ class KafkaSink(FlushingLifecycle):
             await self._settle(keep_last=10_000)
 
     async def send_readings(self, messages: Iterable[Any], topic: str | None = None) -> int:
-        """Send :class:`~ingest.encoders.Message` s (``.key`` = sensor id, ``.payload``) to the readings topic."""
+        """Send :class:`~ingest.formats.Message` s (``.key`` = sensor id, ``.payload``) to the readings topic."""
         topic = topic or self.settings.topic
         n = 0
         for m in messages:
@@ -450,7 +450,7 @@ class KafkaSink(FlushingLifecycle):
 
     async def send_alerts(self, alerts: Iterable[Any]) -> int:
         """Send :class:`~processing.alerts.Alert` s to the alerts topic, keyed by sensor id."""
-        from ingest.encoders import encode_alert
+        from ingest.formats.alerts import encode_alert
 
         n = 0
         for a in alerts:

@@ -149,7 +149,7 @@ class MqttSettings:
         if self.max_batch < 1:
             raise MqttError(f"{where}: max_batch must be >= 1, got {self.max_batch}")
         if self.payload_format is not None:
-            from ingest.payloads import FORMATS
+            from ingest.formats import FORMATS
             if self.payload_format not in FORMATS:
                 raise MqttError(f"{where}: format must be one of {', '.join(FORMATS)}, got {self.payload_format!r}")
         if self.ca is not None and not Path(self.ca).is_file():

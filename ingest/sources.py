@@ -12,8 +12,8 @@ pipeline consumes::
 
 Per delivery the feed
 
-1. decodes every message with :func:`ingest.payloads.decode_many` (all three
-   payload formats, bad input -> :class:`~ingest.payloads.DeadLetter`);
+1. decodes every message with :func:`ingest.formats.decode_many` (all three
+   payload formats, bad input -> :class:`~ingest.formats.DeadLetter`);
 2. drops redelivered readings and passes late ones on.  A reading newer than the
    newest one already scored for its sensor (the core's ``last_seen`` and the
    feed's own record) is new.  An older one is either a *redelivery* (the broker
@@ -179,7 +179,7 @@ class Feed:
         return self.items()
 
     async def items(self) -> AsyncIterator[FeedItem]:
-        from ingest.payloads import decode_many
+        from ingest.formats import decode_many
 
         async for delivery in self.source.deliveries(self._idle_s):
             t_drained = time.perf_counter()

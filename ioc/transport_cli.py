@@ -149,7 +149,7 @@ async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
 
 def add_simulate_to_arguments(parser: argparse.ArgumentParser) -> None:
     """The live-publishing options of ``ioc simulate`` (``--to`` makes ``--out`` unnecessary)."""
-    from ingest.encoders import ENCODINGS
+    from ingest.formats import ENCODINGS
 
     g = parser.add_argument_group("publishing live to a broker (--to)")
     g.add_argument("--to", metavar="URL", help="publish live to mqtt://HOST:1883[/prefix] or kafka://HOST:9092 "
@@ -184,7 +184,8 @@ def simulate_to(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
 
 
 async def _simulate_to(args: argparse.Namespace, registry: Any, speed: float, out: TextIO) -> int:
-    from ingest.encoders import encode, topics
+    from ingest.formats import encode
+    from ingest.topics import topics
     from ioc.citydata import city_of
     from simulators.city import CitySimulator
 
@@ -285,7 +286,8 @@ def replay(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
 
 
 async def _replay(args: argparse.Namespace, registry: Any, series: dict, out: TextIO) -> int:
-    from ingest.encoders import encode, topics
+    from ingest.formats import encode
+    from ingest.topics import topics
     from simulators.replay import Replayer
 
     target = _Out(args.to)
@@ -343,10 +345,10 @@ def bridge(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
 
 
 async def _bridge(args: argparse.Namespace, registry: Any, out: TextIO) -> int:
-    from ingest.encoders import encode
+    from ingest.formats import encode
     from ingest.kafka import KafkaTransportError, KafkaSettings, KafkaSink
     from ingest.mqtt import MqttError, MqttSettings, MqttSource
-    from ingest.payloads import decode
+    from ingest.formats import decode
 
     try:
         msettings = MqttSettings.from_url(args.source)
@@ -396,7 +398,7 @@ async def _bridge(args: argparse.Namespace, registry: Any, out: TextIO) -> int:
 
 def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     """Register ``ioc replay`` and ``ioc bridge`` on the ``ioc`` parser."""
-    from ingest.encoders import ENCODINGS
+    from ingest.formats import ENCODINGS
 
     p = subparsers.add_parser("replay", help="replay recorded timestamp,value CSV files onto MQTT or Kafka",
                               description="Replay <sensor_id>.csv files (or directories of them) onto a broker.")

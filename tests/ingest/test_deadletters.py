@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ingest.deadletters import DeadLetterFile
-from ingest.payloads import DeadLetter, decode_many
+from ingest.formats import DeadLetter, decode_many
 from processing.registry import Registry
 
 

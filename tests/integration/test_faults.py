@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ingest.encoders import encode
+from ingest.formats import encode
 from ingest.kafka import KafkaSettings, KafkaSource
 from ingest.mqtt import MqttPublisher, MqttSettings, MqttSource
 from ingest.sources import Feed

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ingest.encoders import encode
+from ingest.formats import encode
 from ingest.kafka import KafkaTransportError, KafkaSettings, KafkaSink, KafkaSource
 from ingest.sources import Feed
 from processing.batch import ReadingBatch

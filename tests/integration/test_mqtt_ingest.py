@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ingest.encoders import encode
+from ingest.formats import encode
 from ingest.mqtt import MqttError, MqttPublisher, MqttSettings, MqttSource
 from ingest.sources import Feed, FileDeadLetters
 from processing.batch import ReadingBatch

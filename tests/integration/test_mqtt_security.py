@@ -36,7 +36,7 @@ from urllib.parse import quote
 import pytest
 
 from ingest.mqtt import MqttError, MqttSettings, MqttSource
-from ingest.payloads import decode_many
+from ingest.formats import decode_many
 from ingest.sources import Feed
 from processing.registry import Registry
 

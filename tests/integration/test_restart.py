@@ -273,7 +273,7 @@ async def _until(condition, timeout: float, what: str) -> None:
 
 
 async def test_kafka_consumer_killed_and_restarted_resumes_at_the_checkpoint_offsets(brokers, city, tmp_path) -> None:
-    from ingest.encoders import encode
+    from ingest.formats import encode
     from ingest.kafka import KafkaSettings, KafkaSink
     from ioc.pipeline import Pipeline, PipelineConfig
     from simulators.city import CitySimulator
