@@ -126,7 +126,6 @@ def _format_table(formats: str | Mapping[str, str | None] | None
     return None, lookup
 
 
-
 def _parse_slow(payload: Any) -> tuple[Any, tuple[str, str] | None]:
     """Parse a payload the fast path refused: ``(object, None)`` or ``(None, (code, reason))``."""
     if isinstance(payload, str):
@@ -169,7 +168,6 @@ def _sniff(obj: Any) -> str | None:
     return None
 
 
-
 # --------------------------------------------------------------------------- reading
 
 def _decode_obj(acc: Columns, obj: Any, fmt: str | None, mi: int, source: str, payload: Any) -> None:
@@ -200,7 +198,6 @@ def _decode_obj(acc: Columns, obj: Any, fmt: str | None, mi: int, source: str, p
         ngsi_ld.decode_into(acc, obj, mi, source, payload)
     if len(acc.vals) == before_rows and len(acc.dead) == before_dead:
         acc.reject(mi, source, payload, "bad_format", f"{fmt} payload carries no reading")
-
 
 
 def decode_many(messages: Sequence[tuple[str, bytes]], *, registry: Registry, received: float,

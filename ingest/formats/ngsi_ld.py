@@ -207,7 +207,6 @@ def _ngsi_id_error(ent: dict, eid: Any) -> tuple[str, str]:
     return "bad_format", f" ({eid}): no 'type' string"
 
 
-
 def encode(batch: ReadingBatch, registry: Registry, topic_names: Sequence[str], *, keyvalues: bool) -> list[Message]:
     """One entity per reading, in the batch's order (keyValues when ``keyvalues``)."""
     ids = registry.ids

@@ -81,7 +81,6 @@ def _times(tss: list, received: float, *, checked: bool = False) -> tuple[np.nda
     return out, bad
 
 
-
 def _unit_codes(units: list) -> np.ndarray:
     get = UNIT_INDEX.get
     try:
@@ -92,7 +91,6 @@ def _unit_codes(units: list) -> np.ndarray:
 
 def _order(entry: tuple[int, int, DeadLetter]) -> tuple[int, int]:
     return entry[0], entry[1]
-
 
 
 def finish(acc: Columns, messages: Sequence[tuple[str, Any]], starts: list[int]) -> Decoded:
