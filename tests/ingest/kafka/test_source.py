@@ -6,7 +6,7 @@ from __future__ import annotations
 from aiokafka import TopicPartition
 
 from ingest.kafka import KafkaSettings, KafkaSource
-from ingest.kafka_batches import ValueBatch
+from ingest.kafka.batches import ValueBatch
 from ingest.sources import open_source
 
 P0, P1, OTHER = TopicPartition("ioc.readings", 0), TopicPartition("ioc.readings", 1), TopicPartition("x", 0)

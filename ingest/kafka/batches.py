@@ -9,6 +9,7 @@ partition, the offset to commit.  So a consumer created with
 one per Kafka record batch (what a producer sent in one go, often thousands of
 records) -- instead of one ``ConsumerRecord`` per record::
 
+    install()                         # once per process; KafkaSource.start does it
     consumer = AIOKafkaConsumer(topic, value_deserializer=batch_values, ...)
     for tp, items in (await consumer.getmany()).items():
         for item in items:            # ValueBatch, or ConsumerRecord (see below)
@@ -16,12 +17,14 @@ records) -- instead of one ``ConsumerRecord`` per record::
 
 Everything else -- fetching, CRC checks, control batches, positions, commits,
 rebalancing -- stays aiokafka's.  The hook is aiokafka's ``PartitionRecords`` class,
-replaced in :mod:`aiokafka.consumer.fetcher` by a subclass when this module is
-imported: consumers without the marker deserializer behave exactly as before, and a
-``read_committed`` consumer (aborted transactions are filtered per record) keeps
-the per-record path.  If a future aiokafka no longer has that class, nothing is
-replaced (:data:`ACTIVE` is False) and consumers get ``ConsumerRecord`` s, slower
-but correct; ``tests/ingest/test_kafka_batches.py`` says so loudly.
+replaced in :mod:`aiokafka.consumer.fetcher` by a subclass -- for the whole process,
+so not on import: :func:`install` does it, explicitly and once (it is idempotent), and
+:meth:`ingest.kafka.KafkaSource.start` calls it.  Once installed, consumers without the
+marker deserializer behave exactly as before, and a ``read_committed`` consumer (aborted
+transactions are filtered per record) keeps the per-record path.  If a future aiokafka
+no longer has that class, nothing is replaced (:func:`install` returns False,
+:data:`ACTIVE` stays False) and consumers get ``ConsumerRecord`` s, slower but correct;
+``tests/ingest/kafka/test_batches.py`` says so loudly.
 """
 from __future__ import annotations
 
@@ -29,7 +32,7 @@ from typing import Any, Iterator
 
 from aiokafka.consumer import fetcher as _fetcher
 
-__all__ = ["ACTIVE", "ValueBatch", "batch_values"]
+__all__ = ["ACTIVE", "ValueBatch", "batch_values", "install"]
 
 
 class ValueBatch:
@@ -55,9 +58,12 @@ def batch_values(value: bytes | None) -> bytes | None:
 
 _Base: Any = getattr(_fetcher, "PartitionRecords", None)
 _READ_COMMITTED = getattr(_fetcher, "READ_COMMITTED", 1)
-ACTIVE = _Base is not None and callable(getattr(_Base, "_unpack_records", None))
+# this aiokafka has the hook the fast path needs
+_AVAILABLE = _Base is not None and callable(getattr(_Base, "_unpack_records", None))
+#: The fast path is installed in this process (see :func:`install`).
+ACTIVE = False
 
-if ACTIVE:
+if _AVAILABLE:
     class _BatchingPartitionRecords(_Base):  # type: ignore[misc, valid-type]
         """aiokafka's PartitionRecords; with the marker deserializer, one item per record batch."""
 
@@ -83,4 +89,12 @@ if ACTIVE:
                 if values:
                     yield ValueBatch(values, batch.next_offset)
 
-    _fetcher.PartitionRecords = _BatchingPartitionRecords
+
+def install() -> bool:
+    """Put the fast path into aiokafka's fetcher (once; later calls change nothing) and say whether
+    it is in place -- False only for an aiokafka without the hook."""
+    global ACTIVE
+    if _AVAILABLE and not ACTIVE:
+        _fetcher.PartitionRecords = _BatchingPartitionRecords
+        ACTIVE = True
+    return ACTIVE

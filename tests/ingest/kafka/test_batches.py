@@ -11,8 +11,8 @@ from aiokafka.record._crc32c import crc as crc32c
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from aiokafka.record.memory_records import MemoryRecords
 
-from ingest import kafka_batches
-from ingest.kafka_batches import ValueBatch, batch_values
+from ingest.kafka import batches
+from ingest.kafka.batches import ValueBatch, batch_values
 
 TP = TopicPartition("ioc.readings", 0)
 BASE = struct.calcsize(">qiibI")      # where the CRC-covered part (attributes on) begins
@@ -39,10 +39,17 @@ def partition_records(data: bytes, fetch_offset: int, *, deserializer=batch_valu
                                     check_crcs, isolation_level)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def installed() -> None:
+    """The fast path is installed explicitly (as KafkaSource.start does), never by an import."""
+    batches.install()
+
+
 def test_the_fast_path_is_installed_in_this_aiokafka() -> None:
     # if this fails after an aiokafka upgrade, Kafka ingest silently falls back to a record per item
-    assert kafka_batches.ACTIVE
-    assert fetcher.PartitionRecords.__module__ == "ingest.kafka_batches"
+    assert batches.install() is True                   # installing again changes nothing
+    assert batches.ACTIVE
+    assert fetcher.PartitionRecords.__module__ == "ingest.kafka.batches"
 
 
 def test_one_value_batch_per_record_batch_in_order() -> None:

@@ -1,0 +1,129 @@
+"""Where and how a Kafka client connects: :class:`KafkaSettings` (built from a ``kafka://``
+address), the topics and tuning constants behind its defaults, :class:`KafkaTransportError`
+(one line naming the address or topic), and the two helpers source and sink share."""
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from processing.errors import TransportError
+
+__all__ = ["ALERTS_TOPIC", "DEADLETTER_TOPIC", "KafkaSettings", "KafkaTransportError", "READINGS_TOPIC", "explain",
+           "quiet_stop"]
+
+READINGS_TOPIC = "ioc.readings"
+ALERTS_TOPIC = "ioc.alerts"
+DEADLETTER_TOPIC = "ioc.deadletter"
+
+# --- Tuning constants -------------------------------------------------------------------
+# Items one getmany returns at most (scored in one call): record batches on the fast path of
+# ingest.kafka.batches, records without it.  What one fetch holds bounds a delivery too.
+MAX_BATCH = 20_000
+# How long the broker may hold a fetch to fill it: bounds the latency of a quiet stream.
+FETCH_MAX_WAIT_MS = 20
+# Bytes per partition per fetch: big fetches for throughput (a single larger record still comes).
+MAX_PARTITION_FETCH_BYTES = 4 * 1024 * 1024
+# The producer waits this long to fill a batch (throughput) -- a few ms of latency.
+LINGER_MS = 5
+MAX_BATCH_BYTES = 256 * 1024
+# start() waits this long at most for the group to give us partitions.
+JOIN_TIMEOUT_S = 15.0
+# Kafka's default broker limit is 1 MiB a record batch; a dead letter's original bytes are
+# cut to this (the header 'truncated' gives the original size) so it can always be stored.
+MAX_DEAD_PAYLOAD = 900_000
+
+
+class KafkaTransportError(TransportError):
+    """A Kafka problem a user can fix; the message is one line naming the address or topic."""
+
+
+@dataclass(frozen=True)
+class KafkaSettings:
+    """Where and how to connect; build it with :meth:`from_url`.
+
+    >>> s = KafkaSettings.from_url("kafka://10.0.0.7:9093?group=workers&format=senml")
+    >>> s.bootstrap, s.group, s.topic, s.payload_format, s.url
+    ('10.0.0.7:9093', 'workers', 'ioc.readings', 'senml', 'kafka://10.0.0.7:9093?group=workers&topic=ioc.readings')
+    """
+
+    bootstrap: str = "127.0.0.1:9092"      # host:port[,host:port...]
+    group: str = "ioc"
+    topic: str = READINGS_TOPIC
+    alerts_topic: str = ALERTS_TOPIC
+    deadletter_topic: str = DEADLETTER_TOPIC
+    client_id: str | None = None
+    payload_format: str | None = None
+    max_batch: int = MAX_BATCH
+    fetch_max_wait_ms: int = FETCH_MAX_WAIT_MS
+    offset_reset: str = "earliest"         # where a new group starts: earliest | latest
+
+    def __post_init__(self) -> None:
+        if not self.bootstrap or any(":" not in h for h in self.bootstrap.split(",")):
+            raise KafkaTransportError(f"{self.url}: want kafka://HOST:PORT[,HOST:PORT]")
+        if not self.group:
+            raise KafkaTransportError(f"{self.url}: group must not be empty")
+        for name in ("topic", "alerts_topic", "deadletter_topic"):
+            value = getattr(self, name)
+            if not value or any(c in value for c in " /#+,"):
+                raise KafkaTransportError(f"{self.url}: {name} {value!r} is not a valid Kafka topic name")
+        if self.max_batch < 1:
+            raise KafkaTransportError(f"{self.url}: max_batch must be >= 1, got {self.max_batch}")
+        if self.offset_reset not in ("earliest", "latest"):
+            raise KafkaTransportError(f"{self.url}: offset_reset must be earliest or latest, got {self.offset_reset!r}")
+        if self.payload_format is not None:
+            from ingest.formats import FORMATS
+            if self.payload_format not in FORMATS:
+                raise KafkaTransportError(f"{self.url}: format must be one of {', '.join(FORMATS)}, got "
+                                 f"{self.payload_format!r}")
+
+    @classmethod
+    def from_url(cls, url: str, **overrides: Any) -> "KafkaSettings":
+        """``kafka://host:port[,host:port]?group=G&topic=T&alerts=T&deadletter=T&client_id=…&format=…``."""
+        parts = urlsplit(url.strip())
+        if parts.scheme != "kafka" or not parts.netloc:
+            raise KafkaTransportError(f"{url}: not a Kafka address (want kafka://HOST:9092)")
+        hosts = [h if ":" in h else f"{h}:9092" for h in parts.netloc.split(",") if h]
+        for h in hosts:
+            port = h.rsplit(":", 1)[1]
+            if not port.isdigit() or not 0 < int(port) < 65536:
+                raise KafkaTransportError(f"{url}: port must be a number 1..65535, got {port!r}")
+        query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+        known = {"group", "topic", "alerts", "deadletter", "client_id", "format", "max_batch", "offset_reset"}
+        unknown = sorted(set(query) - known)
+        if unknown:
+            raise KafkaTransportError(f"{url}: unknown option {unknown[0]!r} (known: {', '.join(sorted(known))})")
+        try:
+            max_batch = int(query.get("max_batch", MAX_BATCH))
+        except ValueError:
+            raise KafkaTransportError(f"{url}: option 'max_batch' must be an integer") from None
+        values: dict[str, Any] = dict(
+            bootstrap=",".join(hosts), group=query.get("group") or cls.group,
+            topic=query.get("topic") or READINGS_TOPIC, alerts_topic=query.get("alerts") or ALERTS_TOPIC,
+            deadletter_topic=query.get("deadletter") or DEADLETTER_TOPIC, client_id=query.get("client_id") or None,
+            payload_format=query.get("format") or None, max_batch=max_batch,
+            offset_reset=query.get("offset_reset") or "earliest")
+        values.update(overrides)
+        return cls(**values)
+
+    @property
+    def url(self) -> str:
+        return f"kafka://{self.bootstrap}?group={self.group}&topic={self.topic}"
+
+    def effective_client_id(self, role: str) -> str:
+        return self.client_id or f"ioc-{role}-{socket.gethostname()}"
+
+
+def explain(exc: BaseException) -> str:
+    """The first line of an aiokafka error, for a one-line message."""
+    text = str(exc) or type(exc).__name__
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+async def quiet_stop(client: Any) -> None:
+    """Stop an aiokafka consumer or producer, never raising."""
+    try:
+        await client.stop()
+    except Exception:              # noqa: BLE001 - stopping must not raise
+        pass
