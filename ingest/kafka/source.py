@@ -68,9 +68,9 @@ class KafkaSource(Lifecycle):
         self.sought: dict[int, int] = {}                 # partitions sought to their start offset, and where
         self._replay_until: dict[int, int] = {int(p): int(o) for p, o in (replay_until or {}).items()}
         self.replayed = 0                                 # records handed out as a replay
-        # partition -> records the broker holds beyond what was handed out (from each fetch's
-        # high watermark): a backlog read partition by partition is not silence (Delivery.behind)
-        self._lag: dict[TopicPartition, int] = {}
+        # partition -> the offset of the next record to hand out; with each fetch's high watermark it
+        # tells whether the broker holds more: a backlog read partition by partition is not silence
+        self._next: dict[TopicPartition, int] = {}
         self._pending: dict[TopicPartition, int] = {}    # offsets processed but not yet committed
         self.commit_failures = 0
         self.records_received = 0
@@ -140,8 +140,7 @@ class KafkaSource(Lifecycle):
                     await asyncio.sleep(0.5)
                     continue
                 raise KafkaTransportError(f"{self.settings.url}: {explain(exc)}") from None
-            if not data:
-                self._lag.clear()                       # nothing to fetch anywhere: caught up
+            if not data:                                # nothing to fetch anywhere: caught up
                 if idle_s is not None and time.monotonic() - quiet_since >= idle_s:
                     quiet_since = time.monotonic()
                     yield Delivery((), time.time(), {})
@@ -171,9 +170,9 @@ class KafkaSource(Lifecycle):
                     if values:
                         messages += [(topic, v if v is not None else b"") for v in values]
                         token[tp] = end
-                high = consumer.highwater(tp)
-                self._lag[tp] = max(0, int(high) - end) if high is not None and end is not None else 0
-            behind = any(self._lag.values())
+                if end is not None:
+                    self._next[tp] = end
+            behind = await self._behind(consumer)
             self.records_received += len(messages) + len(replay)
             n_items = sum(map(len, data.values()))
             per_item = 0.5 * per_item + 0.5 * (len(messages) + len(replay)) / n_items
@@ -183,6 +182,21 @@ class KafkaSource(Lifecycle):
                 yield Delivery(replay, time.time(), replay_token, replay=True, behind=behind)
             if messages or not replay:
                 yield Delivery(messages, time.time(), token, behind=behind)
+
+    async def _behind(self, consumer: AIOKafkaConsumer) -> bool:
+        """True while any assigned partition may hold more than was handed out: its high watermark lies
+        beyond the next offset, or no fetch has answered for it yet.  One fetch can return records of some
+        partitions only, so the ones not heard from are a backlog still to come, not silent sensors."""
+        for tp in consumer.assignment():
+            high = consumer.highwater(tp)
+            if high is None:
+                return True
+            nxt = self._next.get(tp)
+            if nxt is None:
+                nxt = self._next[tp] = int(await consumer.position(tp))
+            if int(high) > nxt:
+                return True
+        return False
 
     async def commit(self, delivery: Delivery) -> None:
         """Commit the offsets of a processed batch (with any earlier ones that failed to commit)."""
@@ -225,6 +239,7 @@ class KafkaSource(Lifecycle):
                 offset = self._seek_to.pop(tp.partition)
                 consumer.seek(tp, offset)
                 self.sought[tp.partition] = offset
+                self._next.pop(tp, None)
                 self._pending.pop(tp, None)
         if self.sought and not self._seek_to:
             log.info("kafka: %s resumed at the given offsets %s", self.settings.topic, self.sought)
@@ -254,7 +269,8 @@ class _SeekOnAssign(ConsumerRebalanceListener):
         self.consumer = consumer
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
-        return None
+        for tp in revoked:                   # its position is another member's now
+            self.source._next.pop(tp, None)
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         self.source._seek_assigned(self.consumer, assigned)

@@ -13,17 +13,27 @@ P0, P1, OTHER = TopicPartition("ioc.readings", 0), TopicPartition("ioc.readings"
 
 
 class FakeConsumer:
-    """``getmany`` returns the prepared fetches in turn; ``seek`` is recorded."""
+    """``getmany`` returns the prepared fetches in turn, each with the high watermarks its fetch
+    answered (they stay known, as aiokafka keeps them); ``seek`` is recorded."""
 
-    def __init__(self, fetches: list[dict], highwater: list[dict] | None = None) -> None:
+    def __init__(self, fetches: list[dict], highwater: list[dict] | None = None,
+                 assigned: set | None = None, positions: dict | None = None) -> None:
         self.fetches = fetches
         self.highwaters = highwater or [{} for _ in fetches]     # per fetch: partition -> high watermark
         self.high: dict = {}
+        self.assigned = assigned if assigned is not None else {tp for f in fetches for tp in f}
+        self.positions = positions or {}
         self.sought: list[tuple[TopicPartition, int]] = []
 
     async def getmany(self, timeout_ms: int, max_records: int) -> dict:
-        self.high = self.highwaters.pop(0)
+        self.high.update(self.highwaters.pop(0))
         return self.fetches.pop(0)
+
+    def assignment(self) -> set:
+        return self.assigned
+
+    async def position(self, tp: TopicPartition) -> int:
+        return self.positions.get(tp, 0)
 
     def highwater(self, tp: TopicPartition) -> int | None:
         return self.high.get(tp)
@@ -105,3 +115,24 @@ async def test_a_delivery_is_behind_while_any_partition_holds_more_than_was_hand
             break
     assert [d.behind for d in out] == [True, True, False, False, False]
     assert out[3].messages == () and out[4].token == {P1: 6}
+
+
+async def test_a_partition_no_fetch_has_answered_for_yet_is_behind_not_silent() -> None:
+    # after a restart, the first fetch brought P0 only: P0 is caught up, P1 (resumed at 40) unknown
+    consumer = FakeConsumer(
+        [{P0: [ValueBatch(values(0, 3), 3)]},
+         {P0: [ValueBatch(values(3, 1), 4)]},             # P1's fetch answered: 40 is all there is
+         {P0: [ValueBatch(values(4, 1), 5)]}],            # P1's high watermark moved: 2 records wait
+        [{P0: 3}, {P0: 4, P1: 40}, {P0: 5, P1: 42}], assigned={P0, P1}, positions={P1: 40})
+    out = await take(source(consumer), 3)
+    assert [d.behind for d in out] == [True, False, True]
+
+
+async def test_a_revoked_partition_forgets_its_position() -> None:
+    consumer = FakeConsumer([{P0: [ValueBatch(values(0, 3), 3)]}], [{P0: 3}], assigned={P0})
+    src = source(consumer)
+    await take(src, 1)
+    assert src._next == {P0: 3}
+    from ingest.kafka.source import _SeekOnAssign
+    await _SeekOnAssign(src, consumer).on_partitions_revoked({P0})
+    assert src._next == {}
