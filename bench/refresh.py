@@ -34,6 +34,7 @@ import gzip
 import json
 import statistics
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -112,6 +113,7 @@ def _outputs(key: str) -> list[dict[str, str]]:
 def run(sensors: int = 2000, *, speed: float = 1.0, refreshes: int = 60, warm: int = 5, preroll_hours: float = 1.0,
         refresh_ms: int = 1000, anomaly_rate: float = 0.5, seed: int = 1) -> BenchResult:
     from dashboard.app import create_app, load_wards_geojson
+    from ioc.auth.store import AuthStore
     from ioc.citydata import default_city_dir
     from ioc.pipeline import Pipeline, PipelineConfig
 
@@ -121,8 +123,12 @@ def run(sensors: int = 2000, *, speed: float = 1.0, refreshes: int = 60, warm: i
                                                  preroll_hours=preroll_hours),
                         clock=lambda: clock_now[0], start=clock_now[0])
     pipeline.preroll()
-    app = create_app(pipeline, wards=load_wards_geojson(default_city_dir() / "wards.geojson"), refresh_ms=refresh_ms)
+    auth = AuthStore.in_folder(tempfile.mkdtemp(prefix="ioc-bench-auth-"))
+    secret, _ = auth.add_token("bench-wall", "read", time.time())      # as a wall screen reads: a read token
+    app = create_app(pipeline, auth=auth, wards=load_wards_geojson(default_city_dir() / "wards.geojson"),
+                     refresh_ms=refresh_ms)
     client = app.server.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {secret}"
     layout = client.get("/_dash-layout")
     layout_bytes = len(layout.data)
     page = json.loads(layout.data)

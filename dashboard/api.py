@@ -13,10 +13,17 @@
   figures before the pipeline goes live)
 * ``GET /api/sensors/<id>`` -- one sensor: registry facts, status, last value and
   score, and its recent series (JSON; 404 for an unknown id)
+* ``POST /api/alerts/<id>/acknowledge`` (JSON ``{"comment": …}``), ``…/assign``
+  (``{"officer": <officer id>}``) and ``…/resolve`` (``{"comment": …}``, required): an action
+  as the signed-in user or the token (:mod:`dashboard.signin`), checked against their role
+  and the alert's team, recorded in the audit log; the alert after it (JSON)
+* ``GET /api/audit`` -- the audit log, newest first (``?limit=``, at most 1000; admins only)
 * ``GET /metrics`` -- Prometheus text format: ``ioc_readings_total``,
   ``ioc_deadletters_total``, ``ioc_alerts_open``, ``ioc_stage_latency_seconds``
   (a histogram per pipeline stage) and a few gauges
 
+Every route needs a signed-in user or an API token (``GET /api/health`` and ``/metrics``
+stay open on loopback); reading needs the ``view`` action, so a viewer or a read token may.
 Times are ISO 8601 in the city's local time (``+07:00`` in Bắc Giang) and epoch seconds; NaN is ``null``.
 """
 from __future__ import annotations
@@ -25,8 +32,10 @@ import math
 from typing import Any
 
 import numpy as np
-from flask import Blueprint, Flask, Response, jsonify, request
+from flask import Blueprint, Flask, Response, g, jsonify, request
 
+from dashboard.signin import asker, require
+from ioc.alerting.store import audit_json
 from dashboard.source import STATUSES, AlertInfo, Snapshot, SnapshotSource
 from processing.alarm_rate import (FLOOD_COUNT, FLOOD_WINDOW_S, ISA_ACCEPTABLE_PER_H, ISA_MANAGEABLE_PER_H,
                                    NUISANCE_S, AlarmRate, rating)
@@ -234,8 +243,71 @@ def register_api(server: Flask, source: SnapshotSource) -> None:
                        "scale": _series(recent["scale"])},
         })
 
+    def _act(alert_id: str, action: str) -> Response | tuple[Response, int]:
+        snap = source.snapshot()
+        known = alert_id.isdigit() and any(a.id == int(alert_id) for a in snap.alerts)
+        if not known:
+            return jsonify({"error": f"no alert {alert_id!r}"}), 404
+        body = request.get_json(silent=True)
+        if body is None and request.data:
+            return jsonify({"error": "the body must be a JSON object"}), 400
+        body = body or {}
+        if not isinstance(body, dict):
+            return jsonify({"error": "the body must be a JSON object"}), 400
+        info = snap.alert_info.get(int(alert_id))
+        who = require(action, info.team if info is not None else None)       # AccessError -> 403
+        by = {"role": who.role, "address": asker().source}
+        comment = body.get("comment", "")
+        if not isinstance(comment, str) or len(comment) > 500:
+            return jsonify({"error": "comment: a text of at most 500 characters"}), 400
+        try:
+            if action == "acknowledge":
+                a = source.acknowledge(int(alert_id), who.name, comment.strip(), **by)
+            elif action == "resolve":
+                if not comment.strip():
+                    return jsonify({"error": "comment: required to resolve an alert"}), 400
+                a = source.resolve(int(alert_id), who.name, comment.strip(), **by)
+            else:
+                officer, assign = body.get("officer"), getattr(source, "assign", None)
+                if assign is None:
+                    return jsonify({"error": "this control room has no alerting roster to assign from"}), 404
+                if not isinstance(officer, str) or not officer:
+                    return jsonify({"error": "officer: the id of an officer of the roster is required"}), 400
+                a = assign(int(alert_id), officer, who.name, **by)
+        except AlertError as exc:
+            return jsonify({"error": str(exc)}), 409
+        return jsonify(alert_json(source.snapshot(), a))
+
+    @bp.post("/api/alerts/<alert_id>/acknowledge")
+    def acknowledge(alert_id: str) -> Response | tuple[Response, int]:
+        return _act(alert_id, "acknowledge")
+
+    @bp.post("/api/alerts/<alert_id>/assign")
+    def assign(alert_id: str) -> Response | tuple[Response, int]:
+        return _act(alert_id, "assign")
+
+    @bp.post("/api/alerts/<alert_id>/resolve")
+    def resolve(alert_id: str) -> Response | tuple[Response, int]:
+        return _act(alert_id, "resolve")
+
+    @bp.get("/api/audit")
+    def audit() -> Response | tuple[Response, int]:
+        require("audit")
+        log = getattr(source, "audit_log", None)
+        limit = request.args.get("limit", "200")
+        if not limit.isdigit() or not 1 <= int(limit) <= 1000:
+            return jsonify({"error": f"limit must be a whole number from 1 to 1000, got {limit!r}"}), 400
+        city = source.snapshot().city
+        rows = log(int(limit)) if log is not None else []
+        return jsonify([audit_json(e, city.iso) for e in rows])
+
     @bp.get("/metrics")
     def metrics() -> Response:
         return Response(prometheus_text(source.snapshot()), content_type="text/plain; version=0.0.4; charset=utf-8")
+
+    @bp.before_request
+    def _may_view() -> None:
+        if request.method == "GET" and g.get("ioc_asker") is not None:
+            require("view")
 
     server.register_blueprint(bp)

@@ -7,17 +7,22 @@ page load (``app.layout`` is a function).
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from dash import Dash
 
 from dashboard.api import register_api
+from dashboard.audit_view import register_audit_view
 from dashboard.callbacks import register_callbacks
 from dashboard.i18n import DEFAULT_LANG, t
 from dashboard.layout import build_layout
 from dashboard.security import harden
+from dashboard.signin import asker, has_asker, install_signin
 from dashboard.source import SnapshotSource
+from ioc.auth.store import AuthStore
+from processing.access import Principal
 
 __all__ = ["create_app", "load_wards_geojson"]
 
@@ -38,10 +43,15 @@ def load_wards_geojson(path: str | Path | None) -> dict[str, Any] | None:
          "geometry": f.get("geometry")} for f in data.get("features", []) if f.get("geometry")]}
 
 
-def create_app(source: SnapshotSource, *, wards: Mapping[str, Any] | None = None,
+def create_app(source: SnapshotSource, *, auth: AuthStore, wards: Mapping[str, Any] | None = None,
                wards_path: str | Path | None = None, refresh_ms: int = 1000, map_style: Any = None,
-               lang: str = DEFAULT_LANG) -> Dash:
+               lang: str = DEFAULT_LANG, clock: Callable[[], float] = time.time,
+               loopback_open: tuple[str, ...] = ("/api/health", "/metrics")) -> Dash:
     """The control-room Dash app reading ``source``; its Flask server is ``app.server``.
+
+    Everyone signs in against ``auth`` (or sends an API token; :mod:`dashboard.signin`), and
+    sees and may do what their role allows; ``loopback_open``: paths answered without either
+    to a client on loopback (``()``: none).
 
     ``wards`` (parsed GeoJSON) or ``wards_path`` gives the ward layers; ``refresh_ms``
     the refresh period (at most 2000); ``map_style`` a plotly map style (default: the
@@ -52,9 +62,21 @@ def create_app(source: SnapshotSource, *, wards: Mapping[str, Any] | None = None
     ward_layers = wards if wards is not None else load_wards_geojson(wards_path)
     app = Dash(__name__, assets_folder=str(_ASSETS), title=f"{t('title', lang)} — {source.snapshot().city.text('title', lang)}",
                update_title=None, suppress_callback_exceptions=True, serve_locally=True)
-    app.layout = lambda: build_layout(source.snapshot(), ward_layers, lang=lang, refresh_ms=refresh_ms,
-                                      map_style=map_style)
+
+    def layout() -> Any:
+        if not has_asker():
+            # Dash checks the layout once, on the server's first request, before sign-in is looked
+            # at; it is built for nobody then (a viewer's page, never sent: /_dash-layout needs sign-in)
+            return build_layout(source.snapshot(), ward_layers, who=Principal("-", "viewer"), lang=lang,
+                                refresh_ms=refresh_ms, map_style=map_style)
+        me = asker()
+        return build_layout(source.snapshot(), ward_layers, who=me.who, csrf=me.session.csrf if me.session else None,
+                            lang=lang, refresh_ms=refresh_ms, map_style=map_style)
+
+    app.layout = layout
+    install_signin(app, auth, clock=clock, loopback_open=loopback_open)
     register_callbacks(app, source, ward_layers, map_style=map_style)
     register_api(app.server, source)
+    register_audit_view(app.server, source)
     harden(app)
     return app

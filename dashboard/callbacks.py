@@ -29,8 +29,10 @@ from dashboard.figures import detail_extension, detail_figure, map_figure, map_p
 from dashboard.i18n import LANGS, fmt_num, t
 from dashboard.layout import (HEALTH_IDS, KPI_IDS, alert_row, duty_items, feed_entries, feed_footer, feed_rows,
                               feed_state, health_class, health_texts, initial_state, kpi_tiles, legend_items,
-                              render_tile, row_rev, stable_hash, tile_class)
+                              render_tile, row_rev, signed_in, stable_hash, tile_class)
+from dashboard.signin import asker, principal, require
 from dashboard.source import STATUSES, Snapshot, SnapshotSource
+from processing.access import Principal
 from processing.alerts import AlertError
 
 __all__ = ["feed_patch", "refresh", "register_callbacks"]
@@ -52,7 +54,7 @@ function(now, lang, words, ids) {
 """
 
 
-def feed_patch(snap: Snapshot, lang: str, shown: list[list[int]]) -> tuple[Patch | None, list[list[int]]]:
+def feed_patch(snap: Snapshot, lang: str, shown: list[list[int]], who: Principal) -> tuple[Patch | None, list[list[int]]]:
     """Patch turning the rows ``shown`` ([id, rev] pairs, in order) into the current feed, or None."""
     entries, _ = feed_entries(snap)
     new = feed_state(snap, entries)
@@ -60,7 +62,7 @@ def feed_patch(snap: Snapshot, lang: str, shown: list[list[int]]) -> tuple[Patch
         return None, new
     patch = Patch()
     if not entries or not shown:                    # from or to the "no alerts" placeholder
-        rows = feed_rows(snap, lang)
+        rows = feed_rows(snap, lang, who)
         patch.clear()
         patch.extend(rows)
         return patch, new
@@ -73,17 +75,17 @@ def feed_patch(snap: Snapshot, lang: str, shown: list[list[int]]) -> tuple[Patch
             for k in range(i2 - i1 - 1, -1, -1):
                 a = entries[j1 + k]
                 if old_rev.get(a.id) != row_rev(snap, a):
-                    patch[i1 + k] = alert_row(snap, a, lang)
+                    patch[i1 + k] = alert_row(snap, a, lang, who)
             continue
         for k in range(i2 - 1, i1 - 1, -1):
             del patch[k]
         for k in range(j1, j2):
-            patch.insert(i1 + (k - j1), alert_row(snap, entries[k], lang))
+            patch.insert(i1 + (k - j1), alert_row(snap, entries[k], lang, who))
     return patch, new
 
 
 def refresh(snap: Snapshot, lang: str, state: Mapping[str, Any] | None, wards: Mapping[str, Any] | None,
-            map_style: Any = None) -> dict[str, Any]:
+            who: Principal, map_style: Any = None) -> dict[str, Any]:
     """The outputs of one refresh, as a dict of output key -> value (``no_update`` where unchanged).
 
     Keys: ``map``, ``feed``, ``feed_more``, ``feed_count``, each KPI id, ``<id>:class`` for tile
@@ -100,7 +102,7 @@ def refresh(snap: Snapshot, lang: str, state: Mapping[str, Any] | None, wards: M
     if full:
         new_state = initial_state(snap, lang, tiles, health)
         out["map"] = map_figure(snap, wards, lang, style=map_style)
-        out["feed"] = feed_rows(snap, lang)
+        out["feed"] = feed_rows(snap, lang, who)
         for k in KPI_IDS:
             out[k] = render_tile(tiles[k])
             out[f"{k}:class"] = tile_class(tiles[k])
@@ -114,7 +116,7 @@ def refresh(snap: Snapshot, lang: str, state: Mapping[str, Any] | None, wards: M
         if patch is not None:
             out["map"] = patch
         new_state["overlay"] = overlay
-        fpatch, rows = feed_patch(snap, lang, state.get("feed") or [])
+        fpatch, rows = feed_patch(snap, lang, state.get("feed") or [], who)
         if fpatch is not None:
             out["feed"] = fpatch
         new_state["feed"] = rows
@@ -155,6 +157,10 @@ def refresh(snap: Snapshot, lang: str, state: Mapping[str, Any] | None, wards: M
     return out
 
 
+#: the feed's buttons and the action each asks for (processing.access)
+_ACTIONS = {"alert-ack": "acknowledge", "alert-assign": "assign", "alert-resolve": "resolve"}
+
+
 def register_callbacks(app: Dash, source: SnapshotSource, wards: Mapping[str, Any] | None, *,
                        map_style: Any = None, detail_window: int = 128) -> None:
     """Wire the control room's callbacks to ``source``."""
@@ -169,58 +175,60 @@ def register_callbacks(app: Dash, source: SnapshotSource, wards: Mapping[str, An
 
     @app.callback(outputs, Input("tick", "n_intervals"), Input("lang-switch", "value"), State("view-state", "data"))
     def _refresh(_n: int, lang: str, state: dict[str, Any] | None) -> list[Any]:
-        out = refresh(source.snapshot(), lang, state, wards, map_style)
+        out = refresh(source.snapshot(), lang, state, wards, principal(), map_style)
         if not out:
             raise PreventUpdate   # nothing new was published: send nothing at all
         return [out.get(k, no_update) for k in keys]
 
-    @app.callback(Output({"type": "i18n", "key": ALL}, "children"), Output("operator-name", "placeholder"),
+    @app.callback(Output({"type": "i18n", "key": ALL}, "children"),
                   Output("operator-comment", "placeholder"), Output("assign-officer", "placeholder"),
-                  Output("ioc-root", "lang"), Output("brand-city", "children"),
+                  Output("ioc-root", "lang"), Output("brand-city", "children"), Output("signed-in", "children"),
                   Input("lang-switch", "value"), State({"type": "i18n", "key": ALL}, "id"),
                   prevent_initial_call=True)
-    def _language(lang: str, ids: list[dict[str, str]]) -> tuple[list[str], str, str, str, str, str]:
+    def _language(lang: str, ids: list[dict[str, str]]) -> tuple[list[str], str, str, str, str, Any]:
         lang = lang if lang in LANGS else "vi"
-        return ([t(i["key"], lang) for i in ids], t("feed.operator.placeholder", lang),
-                t("feed.comment.placeholder", lang), t("feed.assign.placeholder", lang), lang,
-                source.snapshot().city.text("title", lang))
+        me = asker()
+        return ([t(i["key"], lang) for i in ids], t("feed.comment.placeholder", lang),
+                t("feed.assign.placeholder", lang), lang, source.snapshot().city.text("title", lang),
+                signed_in(me.who, me.session.csrf if me.session else None, lang).children)
 
-    @app.callback(Output({"type": "alert-note", "alert": MATCH}, "children"),
-                  Input({"type": "alert-ack", "alert": MATCH}, "n_clicks"),
-                  Input({"type": "alert-resolve", "alert": MATCH}, "n_clicks"),
-                  Input({"type": "alert-assign", "alert": MATCH}, "n_clicks"),
-                  State("operator-name", "value"), State("operator-comment", "value"),
-                  State("assign-officer", "value"), State("lang-switch", "value"),
-                  prevent_initial_call=True)
-    def _act(_ack: int | None, _resolve: int | None, _assign: int | None, who: str | None, comment: str | None,
-             officer: str | None, lang: str) -> str:
+    def act(action: str, comment: str | None, officer: str | None, lang: str) -> str:
         trigger = ctx.triggered_id
         if not isinstance(trigger, Mapping) or not (ctx.triggered and ctx.triggered[0].get("value")):
             raise PreventUpdate   # a row (re)appeared; nobody clicked
-        who = (who or "").strip()
-        comment = (comment or "").strip()
-        if not who:
-            return t("feed.need_name", lang)
         alert_id = int(trigger["alert"])
+        info = source.snapshot().alert_info.get(alert_id)
+        who = require(action, info.team if info is not None else None)   # AccessError: 403, nothing done
+        by = {"role": who.role, "address": asker().source}
+        comment = (comment or "").strip()
         try:
-            if trigger["type"] == "alert-ack":
-                a = source.acknowledge(alert_id, who, comment)
+            if action == "acknowledge":
+                a = source.acknowledge(alert_id, who.name, comment, **by)
                 return t("feed.acked_by", lang, who=a.acknowledged_by)
-            if trigger["type"] == "alert-assign":
+            if action == "assign":
                 assign = getattr(source, "assign", None)
                 if assign is None:
                     raise PreventUpdate
                 if not officer:
                     return t("feed.need_officer", lang)
-                assign(alert_id, officer, who)
+                assign(alert_id, officer, who.name, **by)
                 names = dict(source.snapshot().officers)
                 return t("feed.assigned_to", lang, who=names.get(officer, officer))
             if not comment:
                 return t("feed.need_comment", lang)
-            a = source.resolve(alert_id, who, comment)
+            a = source.resolve(alert_id, who.name, comment, **by)
             return t("feed.resolved_by", lang, who=a.resolved_by)
         except AlertError as exc:
             return str(exc)
+
+    # one callback per button: a row carries only the buttons its viewer may use, and a
+    # MATCH callback needs every one of its inputs on the page
+    for button, action in _ACTIONS.items():
+        app.callback(Output({"type": "alert-note", "alert": MATCH}, "children", allow_duplicate=True),
+                     Input({"type": button, "alert": MATCH}, "n_clicks"),
+                     State("operator-comment", "value"), State("assign-officer", "value"),
+                     State("lang-switch", "value"), prevent_initial_call=True)(
+            lambda _n, comment, officer, lang, action=action: act(action, comment, officer, lang))
 
     @app.callback(Output("selected-sensor", "data"),
                   Input("sensor-map", "clickData"),

@@ -6,8 +6,8 @@ so a refresh can tell (by its hash) whether a tile changed before rendering it.
 
 Stable element ids for automation: ``sensor-map``, ``alert-feed``,
 ``kpi-traffic``, ``kpi-air``, ``kpi-flood``, ``kpi-utility``, ``kpi-health``, ``kpi-alarms``,
-``sensor-detail``, ``lang-switch``, ``health-bar``, ``operator-name``,
-``operator-comment``, ``assign-officer``, ``on-duty``.  Repeated elements use
+``sensor-detail``, ``lang-switch``, ``health-bar``, ``signed-in`` (who and their role),
+``sign-out``, ``operator-comment``, ``assign-officer``, ``on-duty``.  Repeated elements use
 pattern-matching ids: ``{"type": "alert-ack", "alert": <id>}``, ``alert-resolve``,
 ``alert-assign``, ``alert-view``, ``alert-note`` and friends,
 ``{"type": "i18n", "key": <string key>}`` for static text.
@@ -26,10 +26,11 @@ from dashboard.i18n import LANGS, STRINGS, fmt_age, fmt_clock, fmt_num, kind_lab
 from dashboard.source import STATUSES, AlertInfo, Snapshot
 from processing.alarm_rate import FLOOD_COUNT, ISA_ACCEPTABLE_PER_H, RATINGS, rating
 from processing.alerts import Alert, feed_sort_key
+from processing.access import Principal, allowed
 from processing.aqi import CATEGORIES
 
 __all__ = ["FEED_LIMIT", "KPI_IDS", "Tile", "build_layout", "delivery_text", "duty_items", "feed_entries",
-           "feed_rows", "feed_state", "health_texts", "i18n_span", "kpi_tiles", "legend_items", "render_tile",
+           "feed_rows", "feed_state", "health_texts", "i18n_span", "kpi_tiles", "legend_items", "render_tile", "signed_in",
            "alert_row", "initial_state", "row_rev", "stable_hash"]
 
 KPI_IDS: tuple[str, ...] = ("kpi-traffic", "kpi-air", "kpi-flood", "kpi-utility", "kpi-health", "kpi-alarms")
@@ -239,11 +240,14 @@ def _info_line(info: AlertInfo, lang: str) -> html.Div:
     return html.Div(items, className="alert-line3")
 
 
-def alert_row(snap: Snapshot, a: Alert, lang: str) -> html.Div:
+def alert_row(snap: Snapshot, a: Alert, lang: str, who: Principal) -> html.Div:
     """One alert in two lines: severity, reason, sensor kind, value, state and age; then the
-    sensor's name and ward, and the operator buttons; with alerting, a third line: team,
+    sensor's name and ward, and the buttons of the actions ``who`` may take on it (none for a
+    viewer; the server checks again when one is pressed); with alerting, a third line: team,
     escalation, assignee, and the delivery status (failed deliveries highlighted)."""
     spec = snap.registry.sensors[a.sensor]
+    info = snap.alert_info.get(a.id)
+    team = info.team if info is not None else None
     if a.state == "acknowledged":
         state = t("feed.acked_by", lang, who=a.acknowledged_by)
     else:
@@ -270,15 +274,16 @@ def alert_row(snap: Snapshot, a: Alert, lang: str) -> html.Div:
         html.Div(id={"type": "alert-note", "alert": a.id}, className="alert-note"),
         html.Button(t("feed.view", lang), id={"type": "alert-view", "alert": a.id, "sensor": a.sensor},
                     className="btn btn-view", n_clicks=0),
-        html.Button(t("feed.ack", lang), id={"type": "alert-ack", "alert": a.id}, className="btn btn-ack",
-                    disabled=a.state != "open", n_clicks=0),
     ]
-    info = snap.alert_info.get(a.id)
-    second.append(html.Button(t("feed.assign", lang), id={"type": "alert-assign", "alert": a.id},
-                              className="btn btn-assign", n_clicks=0, disabled=a.state == "resolved",
-                              hidden=not snap.officers))
-    second.append(html.Button(t("feed.resolve", lang), id={"type": "alert-resolve", "alert": a.id},
-                              className="btn btn-resolve", n_clicks=0))
+    if allowed(who, "acknowledge", team):
+        second.append(html.Button(t("feed.ack", lang), id={"type": "alert-ack", "alert": a.id},
+                                  className="btn btn-ack", disabled=a.state != "open", n_clicks=0))
+    if allowed(who, "assign", team) and snap.officers:
+        second.append(html.Button(t("feed.assign", lang), id={"type": "alert-assign", "alert": a.id},
+                                  className="btn btn-assign", n_clicks=0, disabled=a.state == "resolved"))
+    if allowed(who, "resolve", team):
+        second.append(html.Button(t("feed.resolve", lang), id={"type": "alert-resolve", "alert": a.id},
+                                  className="btn btn-resolve", n_clicks=0))
     lines = [html.Div(first, className="alert-line1"), html.Div(second, className="alert-line2")]
     if info is not None:
         lines.append(_info_line(info, lang))
@@ -288,11 +293,11 @@ def alert_row(snap: Snapshot, a: Alert, lang: str) -> html.Div:
     return html.Div(lines, className=classes, id={"type": "alert-row", "alert": a.id})
 
 
-def feed_rows(snap: Snapshot, lang: str, limit: int = FEED_LIMIT) -> list[html.Div]:
+def feed_rows(snap: Snapshot, lang: str, who: Principal, limit: int = FEED_LIMIT) -> list[html.Div]:
     entries, _ = feed_entries(snap, limit)
     if not entries:
         return [html.Div(t("feed.empty", lang), className="feed-empty")]
-    return [alert_row(snap, a, lang) for a in entries]
+    return [alert_row(snap, a, lang, who) for a in entries]
 
 
 def feed_footer(snap: Snapshot, lang: str, limit: int = FEED_LIMIT) -> str:
@@ -368,9 +373,24 @@ def _age_words() -> dict[str, dict[str, str]]:
     return {lang: {k: STRINGS[f"age.{k}"][lang] for k in ("now", "s", "min", "h", "d")} for lang in LANGS}
 
 
-def build_layout(snap: Snapshot, wards: Mapping[str, Any] | None, *, lang: str = "vi", refresh_ms: int = 1000,
-                 map_style: Any = None) -> html.Div:
-    """The whole control-room page for one snapshot."""
+def signed_in(who: Principal, csrf: str | None, lang: str) -> html.Div:
+    """Who is signed in and their role, the audit log's link for an admin, and the sign-out
+    button (a form posting the session's CSRF token; none for an API token)."""
+    parts: list[Any] = [html.Span(who.name, className="who-name"),
+                        html.Span(t(f"role.{who.role}", lang), className="who-role")]
+    if allowed(who, "audit"):
+        parts.append(html.A(t("audit.link", lang), href="/audit", className="who-audit", id="audit-link"))
+    if csrf is not None:
+        parts.append(html.Form([dcc.Input(type="hidden", name="csrf", value=csrf),
+                                html.Button(t("sign_out", lang), type="submit", className="btn btn-signout")],
+                               action="/logout", method="POST", id="sign-out", className="sign-out"))
+    return html.Div(parts, id="signed-in", className="signed-in", title=f"{who.name} · {who.role}")
+
+
+def build_layout(snap: Snapshot, wards: Mapping[str, Any] | None, *, who: Principal, csrf: str | None = None,
+                 lang: str = "vi", refresh_ms: int = 1000, map_style: Any = None) -> html.Div:
+    """The whole control-room page for one snapshot, as ``who`` may use it (``csrf``: their
+    session's token, for the sign-out form)."""
     tiles = kpi_tiles(snap, lang)
     health = health_texts(snap, lang)
     figure = map_figure(snap, wards, lang, style=map_style)
@@ -402,6 +422,7 @@ def build_layout(snap: Snapshot, wards: Mapping[str, Any] | None, *, lang: str =
                        options=[{"label": html.Span("VI", title=STRINGS["lang.vi"]["vi"]), "value": "vi"},
                                 {"label": html.Span("EN", title=STRINGS["lang.en"]["en"]), "value": "en"}],
                        inputClassName="lang-input", labelClassName="lang-label"),
+        signed_in(who, csrf, lang),
     ], className="topbar")
 
     kpis = html.Section([html.Div(render_tile(tiles[k]), id=k, className=tile_class(tiles[k])) for k in KPI_IDS],
@@ -430,10 +451,6 @@ def build_layout(snap: Snapshot, wards: Mapping[str, Any] | None, *, lang: str =
         html.Div([html.Div(i18n_span("feed.title", lang), className="card-title"),
                   html.Span(str(snap.health.alerts_active), id="feed-count", className="feed-count")],
                  className="card-head"),
-        html.Div([html.Label(i18n_span("feed.operator", lang), htmlFor="operator-name", className="operator-label"),
-                  dcc.Input(id="operator-name", type="text", debounce=False, maxLength=64,
-                            placeholder=t("feed.operator.placeholder", lang), className="operator-input")],
-                 className="operator"),
         html.Div([html.Label(i18n_span("feed.comment", lang), htmlFor="operator-comment", className="operator-label"),
                   dcc.Input(id="operator-comment", type="text", debounce=False, maxLength=500,
                             placeholder=t("feed.comment.placeholder", lang), className="operator-input"),
@@ -441,11 +458,12 @@ def build_layout(snap: Snapshot, wards: Mapping[str, Any] | None, *, lang: str =
                                                              for oid, name in snap.officers],
                                placeholder=t("feed.assign.placeholder", lang), clearable=True, searchable=True,
                                className="assign-officer", style=None if snap.officers else {"display": "none"})],
-                 className="operator operator-actions"),
+                 className="operator operator-actions",
+                 style=None if allowed(who, "comment") else {"display": "none"}),     # a viewer's: not shown
         html.Div([i18n_span("duty.title", lang, className="duty-title"),
                   html.Div(duty_items(snap, lang), id="on-duty", className="duty-list")],
                  className="duty", hidden=not snap.on_duty),
-        html.Div(feed_rows(snap, lang), id="alert-feed", className="alert-feed"),
+        html.Div(feed_rows(snap, lang, who), id="alert-feed", className="alert-feed"),
         html.Div(feed_footer(snap, lang), id="feed-more", className="feed-more"),
     ], className="card feed-card")
 

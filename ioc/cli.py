@@ -163,7 +163,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         return serve(RunOptions(host=args.host, port=args.port, speed=args.speed, anomaly_rate=args.anomaly_rate,
                                 seed=args.seed, preroll_hours=args.preroll_hours, registry=args.registry,
                                 data_dir=args.data_dir, source=args.source,
-                                checkpoint_every_s=args.checkpoint_every, cold=args.cold))
+                                checkpoint_every_s=args.checkpoint_every, cold=args.cold,
+                                loopback_open=not args.no_loopback_open))
     except RunError as exc:
         raise UserError(str(exc)) from None
 
@@ -231,6 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="wall seconds between checkpoints of the core's state in <data-dir>/checkpoint, "
                         "restored at the next start (default 60; 0: no checkpoints)")
     p.add_argument("--cold", action="store_true", help="start cold: ignore the checkpoint (replaced at the next one)")
+    p.add_argument("--no-loopback-open", action="store_true",
+                   help="ask for sign-in or a token on /api/health and /metrics from loopback too "
+                        "(by default they answer local monitoring without one)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("bench-checkpoint", help="size and time of a core checkpoint: encode+write, read+restore")

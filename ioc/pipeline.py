@@ -385,23 +385,24 @@ class Pipeline:
         with self._lock:
             return {k: v.copy() for k, v in self.core.recent(sensor).items()}
 
-    def acknowledge(self, alert_id: int, by: str, comment: str = "") -> Alert:
-        """An officer takes the alert (escalation stops); recorded with the name and comment."""
+    def acknowledge(self, alert_id: int, by: str, comment: str = "", *, role: str = "", address: str = "") -> Alert:
+        """An officer takes the alert (escalation stops); recorded with the name and comment (and in
+        the audit log with their ``role`` and ``address``)."""
         with self._lock:
-            r = self.alerting.acknowledge(alert_id, by, self._sim_now, comment)
+            r = self.alerting.acknowledge(alert_id, by, self._sim_now, comment, role=role, address=address)
             self._publish()
             return r.alert
 
-    def resolve(self, alert_id: int, by: str, comment: str = "") -> Alert:
+    def resolve(self, alert_id: int, by: str, comment: str = "", *, role: str = "", address: str = "") -> Alert:
         with self._lock:
-            r = self.alerting.resolve(alert_id, by, self._sim_now, comment)
+            r = self.alerting.resolve(alert_id, by, self._sim_now, comment, role=role, address=address)
             self._publish()
             return r.alert
 
-    def assign(self, alert_id: int, officer_id: str, by: str) -> Alert:
+    def assign(self, alert_id: int, officer_id: str, by: str, *, role: str = "", address: str = "") -> Alert:
         """Give the alert to an officer of the configuration (AlertError for an unknown one)."""
         with self._lock:
-            r = self.alerting.assign(alert_id, officer_id, by, self._sim_now)
+            r = self.alerting.assign(alert_id, officer_id, by, self._sim_now, role=role, address=address)
             self._publish()
             return r.alert
 
@@ -420,6 +421,10 @@ class Pipeline:
             out[int(aid)].append({"channel": channel, "address": address, "status": status,
                                   "attempts": int(attempts), "last_error": error})
         return out
+
+    def audit_log(self, limit: int = 200) -> list[Any]:
+        """The newest recorded actions first (:class:`~ioc.alerting.store.AuditEntry`)."""
+        return self.alerting.store.audit_log(limit)
 
     def cap_xml(self, alert_id: int) -> str:
         """The alert as OASIS CAP 1.2 XML (Alert while unresolved, Cancel once resolved)."""

@@ -69,6 +69,7 @@ class RunOptions:
     source: str | None = None           # mqtt://… or kafka://…; None: the built-in simulator
     checkpoint_every_s: float = 60.0    # wall seconds between core checkpoints; 0: no checkpoints
     cold: bool = False                  # ignore an existing checkpoint
+    loopback_open: bool = True          # /api/health and /metrics answer loopback without sign-in
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -157,6 +158,7 @@ def serve(opts: RunOptions, out: TextIO = sys.stdout) -> int:
 
     from dashboard.app import create_app, load_wards_geojson
     from ioc.alerting.store import StoreError
+    from ioc.auth.store import AuthStore
     from ioc.checkpoints import Checkpointer, checkpoint_path
     from ioc.citydata import default_city_dir, load_registry
     from ioc.alerting.wiring import build_alerting
@@ -200,7 +202,10 @@ def serve(opts: RunOptions, out: TextIO = sys.stdout) -> int:
     pipeline = Pipeline(registry, config, extras=load_extras(path, registry), alerting=alerting,
                         dispatcher=dispatcher, checkpointer=checkpointer)
     try:
-        app = create_app(pipeline, wards=wards, refresh_ms=opts.refresh_ms)
+        auth = AuthStore.in_folder(data_dir / "auth")
+        first_password = auth.first_admin(time.time())
+        app = create_app(pipeline, auth=auth, wards=wards, refresh_ms=opts.refresh_ms,
+                         loopback_open=("/api/health", "/metrics") if opts.loopback_open else ())
         logging.getLogger("werkzeug").setLevel(logging.ERROR)    # no line per request
         sock = _listen(opts.host, opts.port)
         try:
@@ -232,6 +237,10 @@ def serve(opts: RunOptions, out: TextIO = sys.stdout) -> int:
             print(f"City IOC: {len(registry)} sensors from {path}, simulated ×{opts.speed:g}, "
                   f"{opts.anomaly_rate:g} anomalies per sensor per day, seed {opts.seed}", file=out)
         print(f"Control room: {url}  (API: {url}api/health, {url}metrics; Ctrl-C to stop)", file=out, flush=True)
+        if first_password is not None:
+            print(f"First start: sign in as 'admin' with the password {first_password} (shown this once; "
+                  f"add users with 'ioc users add NAME --role viewer|operator|duty|admin --data {auth.path.parent}', "
+                  f"change this one with 'ioc users passwd admin --data {auth.path.parent}')", file=out, flush=True)
         topics = f"; {opts.source.split(':', 1)[0]} alert topics: on the source broker" if opts.source else ""
         print(f"Alert store: {alerting.store.path} ({_channels_line(dispatcher)}{topics})", file=out, flush=True)
         warm = None
@@ -285,6 +294,7 @@ def serve(opts: RunOptions, out: TextIO = sys.stdout) -> int:
             live.join(timeout=30)                               # its last checkpoint included
         server.server_close()
         pipeline.close()
+        auth.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if live.error is not None:

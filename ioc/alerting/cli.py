@@ -123,7 +123,7 @@ def cmd_action(args: argparse.Namespace) -> int:
         print(f"alert {args.id}: {action} queued (command {cid}); the running pipeline applies it on its next step")
         return 0
     try:
-        from ioc.alerting.dispatcher import AlertService
+        from ioc.alerting.dispatcher import LOCAL_ACTOR, AlertService
         from ioc.alerting.store import AlertStore
         from ioc.citydata import default_city_dir, load_registry
         registry = load_registry(args.registry or default_city_dir() / "sensors.geojson")
@@ -132,11 +132,11 @@ def cmd_action(args: argparse.Namespace) -> int:
         with AlertStore.in_folder(folder) as store:
             svc = AlertService(registry, cfg, store)
             if action == "acknowledge":
-                svc.acknowledge(args.id, args.by, now, arg)
+                svc.acknowledge(args.id, args.by, now, arg, **LOCAL_ACTOR)
             elif action == "resolve":
-                svc.resolve(args.id, args.by, now, arg)
+                svc.resolve(args.id, args.by, now, arg, **LOCAL_ACTOR)
             else:
-                svc.assign(args.id, arg, args.by, now)
+                svc.assign(args.id, arg, args.by, now, **LOCAL_ACTOR)
     except (AlertError, ConfigError, StoreError, ValueError) as exc:
         return _fail(str(exc))
     print(f"alert {args.id}: {action} done")
@@ -145,7 +145,7 @@ def cmd_action(args: argparse.Namespace) -> int:
 
 def cmd_audit_list(args: argparse.Namespace) -> int:
     """The newest operator actions first: when (the city's local time), who, what, on which alert."""
-    from ioc.alerting.store import StoreError
+    from ioc.alerting.store import StoreError, audit_json
     from ioc.citydata import load_city
 
     try:
@@ -155,11 +155,12 @@ def cmd_audit_list(args: argparse.Namespace) -> int:
     except (ConfigError, StoreError) as exc:
         return _fail(str(exc))
     if args.json:
-        print(json.dumps([{"at": local_iso(at), "actor": actor, "action": action, "alert_id": aid, "detail": detail}
-                          for at, actor, action, aid, detail in rows], ensure_ascii=False, indent=1))
+        print(json.dumps([audit_json(e, local_iso) for e in rows], ensure_ascii=False, indent=1))
         return 0
-    for at, actor, action, aid, detail in rows:
-        print(f"{local_iso(at)}  {actor:<24} {action:<15} {'' if aid is None else aid:>6}  {detail}")
+    for e in rows:
+        who = f"{e.actor} ({e.role})" if e.role else e.actor
+        print(f"{local_iso(e.at)}  {who:<32} {e.address or '-':<15} {e.action:<15} "
+              f"{'' if e.alert_id is None else e.alert_id:>6}  {e.detail}")
     print(f"{len(rows)} action(s)")
     return 0
 

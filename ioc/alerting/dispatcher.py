@@ -35,9 +35,13 @@ from processing.alerts import AlertError
 from processing.batch import ReadingBatch
 from processing.registry import Registry
 
-__all__ = ["AlertService", "Dispatcher", "backoff_delay"]
+__all__ = ["LOCAL_ACTOR", "AlertService", "Dispatcher", "backoff_delay"]
 
 log = logging.getLogger(__name__)
+
+#: how the audit log names an action taken on this machine with ``ioc alerts`` (direct access
+#: to the data folder, so no sign-in): role ``local``, address ``cli``
+LOCAL_ACTOR: dict[str, str] = {"role": "local", "address": "cli"}
 
 
 def backoff_delay(settings: DeliverySettings, attempt: int) -> float:
@@ -157,11 +161,11 @@ class AlertService:
         for cid, _at, actor, action, alert_id, arg in self.store.queued_commands():
             try:
                 if action == "acknowledge":
-                    self.acknowledge(alert_id, actor, now, arg)
+                    self.acknowledge(alert_id, actor, now, arg, **LOCAL_ACTOR)
                 elif action == "resolve":
-                    self.resolve(alert_id, actor, now, arg)
+                    self.resolve(alert_id, actor, now, arg, **LOCAL_ACTOR)
                 elif action == "assign":
-                    self.assign(alert_id, arg, actor, now)
+                    self.assign(alert_id, arg, actor, now, **LOCAL_ACTOR)
                 else:
                     raise AlertError(f"unknown action {action!r}")
             except AlertError as exc:
@@ -172,25 +176,29 @@ class AlertService:
         return done
 
     # ---------------------------------------------------------- operators
-    def acknowledge(self, alert_id: int, by: str, now: float, comment: str = "") -> Routed:
+    def acknowledge(self, alert_id: int, by: str, now: float, comment: str = "", *, role: str = "",
+                    address: str = "") -> Routed:
+        """``by`` takes the alert; the audit log records them with ``role`` and ``address``."""
         with self._lock:
             self._known(alert_id)
             self._record(self.engine.acknowledge(alert_id, by, now, comment), now)
-            self.store.audit(by.strip(), "acknowledge", alert_id, comment, now)
+            self.store.audit(by.strip(), "acknowledge", alert_id, comment, now, role=role, address=address)
             return self.engine.get(alert_id)
 
-    def assign(self, alert_id: int, officer_id: str, by: str, now: float) -> Routed:
+    def assign(self, alert_id: int, officer_id: str, by: str, now: float, *, role: str = "",
+               address: str = "") -> Routed:
         with self._lock:
             self._known(alert_id)
             self._record(self.engine.assign(alert_id, officer_id, by, now), now)
-            self.store.audit(by.strip(), "assign", alert_id, officer_id, now)
+            self.store.audit(by.strip(), "assign", alert_id, officer_id, now, role=role, address=address)
             return self.engine.get(alert_id)
 
-    def resolve(self, alert_id: int, by: str, now: float, comment: str = "") -> Routed:
+    def resolve(self, alert_id: int, by: str, now: float, comment: str = "", *, role: str = "",
+                address: str = "") -> Routed:
         with self._lock:
             self._known(alert_id)
             self._record(self.engine.resolve(alert_id, by, now, comment), now)
-            self.store.audit(by.strip(), "resolve", alert_id, comment, now)
+            self.store.audit(by.strip(), "resolve", alert_id, comment, now, role=role, address=address)
             return self.engine.get(alert_id)
 
     def _known(self, alert_id: int) -> None:
@@ -203,10 +211,10 @@ class AlertService:
                 raise AlertError(f"alert {alert_id} is already resolved") from None
             raise
 
-    def retry_delivery(self, key: str, by: str, now: float) -> bool:
+    def retry_delivery(self, key: str, by: str, now: float, *, role: str = "", address: str = "") -> bool:
         ok = self.store.retry_failed(key, now)
         if ok:
-            self.store.audit(by.strip(), "retry_delivery", None, key, now)
+            self.store.audit(by.strip(), "retry_delivery", None, key, now, role=role, address=address)
         return ok
 
     # ------------------------------------------------------------ reading

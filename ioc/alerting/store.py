@@ -28,15 +28,16 @@ import dataclasses
 import json
 import sqlite3
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, NamedTuple
 
 from processing.alerting.engine import Event, Incident, Outcome, Routed
 from processing.alerts import Alert
 from processing.errors import StateError
 
-__all__ = ["AlertStore", "Delivery", "StoreError"]
+__all__ = ["AlertStore", "AuditEntry", "Delivery", "StoreError", "audit_json"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS alerts (
@@ -68,6 +69,32 @@ CREATE TABLE IF NOT EXISTS audit (
     id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
     alert_id INTEGER, detail TEXT NOT NULL);
 """
+
+
+#: audit columns added after the first stores were written: (name, declaration)
+_AUDIT_ADDED = (("role", "TEXT NOT NULL DEFAULT ''"), ("address", "TEXT NOT NULL DEFAULT ''"),
+                ("recorded_at", "REAL"))
+
+
+class AuditEntry(NamedTuple):
+    """One recorded action.  ``at``: the pipeline's clock (simulated time in the embedded
+    demo); ``recorded_at``: the wall clock (None in stores from before it was kept)."""
+
+    at: float
+    actor: str
+    action: str
+    alert_id: int | None
+    detail: str
+    role: str
+    address: str
+    recorded_at: float | None
+
+
+def audit_json(e: AuditEntry, local_iso: Callable[[float], str | None]) -> dict[str, Any]:
+    """One audit entry as JSON, its times in the city's local time (``local_iso``)."""
+    return {"at": local_iso(e.at), "recorded_at": None if e.recorded_at is None else local_iso(e.recorded_at),
+            "actor": e.actor, "role": e.role, "address": e.address, "action": e.action, "alert_id": e.alert_id,
+            "detail": e.detail}
 
 
 class StoreError(StateError, RuntimeError):
@@ -118,6 +145,10 @@ class AlertStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_SCHEMA)
+            have = {r[1] for r in self._db.execute("PRAGMA table_info(audit)")}
+            for column, decl in _AUDIT_ADDED:             # a store from before they were recorded
+                if column not in have:
+                    self._db.execute(f"ALTER TABLE audit ADD COLUMN {column} {decl}")
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"{self.path}: cannot open the alert store: {exc}") from exc
         self._lock = threading.Lock()
@@ -175,10 +206,14 @@ class AlertStore:
                 raise
         return queued
 
-    def audit(self, actor: str, action: str, alert_id: int | None, detail: str, at: float) -> None:
+    def audit(self, actor: str, action: str, alert_id: int | None, detail: str, at: float, *,
+              role: str = "", address: str = "", recorded_at: float | None = None) -> None:
+        """Record an action: who (``actor``, their ``role``, the ``address`` they came from), what,
+        when on the pipeline's clock (``at``) and on the wall clock (``recorded_at``, default now)."""
         with self._lock:
-            self._db.execute("INSERT INTO audit (at, actor, action, alert_id, detail) VALUES (?,?,?,?,?)",
-                             (at, actor, action, alert_id, detail))
+            self._db.execute("INSERT INTO audit (at, actor, action, alert_id, detail, role, address, recorded_at) "
+                             "VALUES (?,?,?,?,?,?,?,?)", (at, actor, action, alert_id, detail, role, address,
+                                                          time.time() if recorded_at is None else recorded_at))
 
     def queue_command(self, actor: str, action: str, alert_id: int, arg: str, at: float) -> int:
         """Queue an operator action (``acknowledge`` | ``resolve`` | ``assign``) for the engine's owner."""
@@ -324,10 +359,12 @@ class AlertStore:
             return [tuple(r) for r in self._db.execute(  # type: ignore[misc]
                 "SELECT by, at, comment FROM acknowledgements WHERE alert_id = ? ORDER BY at", (alert_id,))]
 
-    def audit_log(self, limit: int = 200) -> list[tuple[float, str, str, int | None, str]]:
+    def audit_log(self, limit: int = 200) -> list[AuditEntry]:
+        """The newest ``limit`` actions, newest first."""
         with self._lock:
-            return [tuple(r) for r in self._db.execute(  # type: ignore[misc]
-                "SELECT at, actor, action, alert_id, detail FROM audit ORDER BY id DESC LIMIT ?", (limit,))]
+            return [AuditEntry(*r) for r in self._db.execute(
+                "SELECT at, actor, action, alert_id, detail, role, address, recorded_at FROM audit "
+                "ORDER BY id DESC LIMIT ?", (limit,))]
 
     def horizon(self) -> dict[str, Any] | None:
         """The stream position of the last outcome the pipeline recorded (None: none yet)."""

@@ -133,6 +133,17 @@ class AuthStore:
                 raise ConfigError(f"user {name!r} exists already") from None
         return self.user(name)
 
+    def first_admin(self, now: float, name: str = "admin") -> str | None:
+        """With no user at all, add admin ``name`` with a random password and return it (to be
+        shown once); None when users exist.  The one-command start needs no set-up and has no
+        default password."""
+        with self._lock:
+            if self._db.execute("SELECT 1 FROM users LIMIT 1").fetchone() is not None:
+                return None
+        password = secrets.token_urlsafe(12)
+        self.add_user(name, "admin", password, now)
+        return password
+
     def set_password(self, name: str, password: str) -> None:
         digest = hash_password(password)
         with self._lock:

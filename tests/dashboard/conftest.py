@@ -11,6 +11,7 @@ from ioc.citydata import load_city
 from processing.alerts import Alert
 from processing.kinds import KINDS
 from processing.registry import Registry, SensorSpec
+from tests.dashboard.fakes import PASSWORD, USERS
 
 T0 = 1_772_420_400.0     # 2026-03-02 10:00 local
 CITY = load_city()       # the shipped city: Bắc Giang, UTC+7
@@ -79,3 +80,35 @@ def wards() -> dict[str, Any]:
 @pytest.fixture
 def make_alert() -> Callable[..., Alert]:
     return alert
+
+
+# ------------------------------------------------------------------ sign-in
+
+
+@pytest.fixture(scope="session")
+def auth(tmp_path_factory):
+    """One user store for the dashboard tests: a user of every role, and a duty officer of
+    another team (``giao``); Argon2 hashing takes ~0.15 s a user, so it is made once."""
+    import time
+
+    from ioc.auth.store import AuthStore
+
+    store = AuthStore.in_folder(tmp_path_factory.mktemp("auth"))
+    for name, (role, teams) in USERS.items():
+        store.add_user(name, role, PASSWORD, time.time(), teams=teams)
+    yield store
+    store.close()
+
+
+def _sign_in(client, name: str, password: str = PASSWORD):
+    r = client.post("/login", data={"name": name, "password": password})
+    assert r.status_code == 303, r.data
+    client.environ_base["HTTP_X_CSRFTOKEN"] = client.get_cookie("_csrf_token").value
+    return client
+
+
+@pytest.fixture
+def sign_in() -> Callable[..., Any]:
+    """``sign_in(client, name)``: signs a Flask test client in as ``name``; it then sends the CSRF
+    header Dash's renderer sends (``X-CSRFToken``, from the ``_csrf_token`` cookie)."""
+    return _sign_in

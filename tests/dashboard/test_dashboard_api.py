@@ -10,51 +10,11 @@ import pytest
 
 from dashboard.app import create_app
 from dashboard.source import AlertInfo, DutyTeam, LatencyHistogram, Metrics
-from processing.alerts import AlertError
-
-
-class FakeSource:
-    def __init__(self, snap) -> None:
-        self.snap = snap
-        self.calls: list[tuple] = []
-
-    def snapshot(self):
-        return self.snap
-
-    def recent(self, sensor: int):
-        ts = 1_772_420_000.0 + 300.0 * np.arange(3)
-        return {"ts": ts, "value": np.array([1.0, np.nan, 3.0]), "score": np.zeros(3), "baseline": np.ones(3),
-                "scale": np.full(3, 0.5)}
-
-    def acknowledge(self, alert_id: int, by: str, comment: str = ""):
-        self.calls.append(("ack", alert_id, by) + ((comment,) if comment else ()))
-        a = next((a for a in self.snap.alerts if a.id == alert_id), None)
-        if a is None:
-            raise AlertError(f"no alert {alert_id}")
-        return dataclasses.replace(a, state="acknowledged", acknowledged_by=by)
-
-    def resolve(self, alert_id: int, by: str, comment: str = ""):
-        self.calls.append(("resolve", alert_id, by, comment))
-        a = next(a for a in self.snap.alerts if a.id == alert_id)
-        return dataclasses.replace(a, state="resolved", resolved_by=by, comment=comment)
-
-    def assign(self, alert_id: int, officer_id: str, by: str):
-        self.calls.append(("assign", alert_id, officer_id, by))
-        return next(a for a in self.snap.alerts if a.id == alert_id)
-
-    def deliveries(self, alert_ids):
-        return {i: ([{"channel": "webhook", "address": "http://127.0.0.1:9/hook", "status": "failed", "attempts": 6,
-                      "last_error": "attempt 6: refused"}] if i == 1 else []) for i in alert_ids}
-
-    def cap_xml(self, alert_id: int) -> str:
-        if alert_id not in {a.id for a in self.snap.alerts}:
-            raise AlertError(f"no alert {alert_id}")
-        return f'<?xml version="1.0" encoding="UTF-8"?><alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">' \
-               f"<identifier>{alert_id}</identifier></alert>"
+from tests.dashboard.fakes import FakeSource, click
 
 
 @pytest.fixture
-def client(make_snapshot, make_alert, wards):
+def source(make_snapshot, make_alert):
     hist = LatencyHistogram((0.001, 0.01), (3, 1, 1), 0.05)
     snap = make_snapshot(alerts=(make_alert(1, 2), make_alert(2, 1, state="acknowledged", acknowledged_by="An"),
                                  make_alert(3, 0, state="resolved")))
@@ -66,9 +26,18 @@ def client(make_snapshot, make_alert, wards):
         on_duty=(DutyTeam("moi_truong", "Tổ quan trắc môi trường", "Environmental monitoring unit",
                           (("an", "Nguyễn Văn An", "+84 1"),)),),
         officers=(("an", "Nguyễn Văn An"), ("binh", "Trần Thị Bình")))
-    source = FakeSource(snap)
-    app = create_app(source, wards=wards)
-    c = app.server.test_client()
+    return FakeSource(snap)
+
+
+@pytest.fixture
+def app(source, wards, auth):
+    return create_app(source, auth=auth, wards=wards)
+
+
+@pytest.fixture
+def client(app, source, sign_in):
+    """Signed in as duty officer ``ha`` (every team)."""
+    c = sign_in(app.server.test_client(), "ha")
     c.source = source
     return c
 
@@ -123,41 +92,22 @@ def test_page_and_layout_are_served(client) -> None:
     assert "sensor-map" in json.dumps(layout)
 
 
-def _click(client, button: str, *, name: str, comment: str = "", officer: str | None = None, alert: int = 1):
-    deps = client.get("/_dash-dependencies").get_json()
-    act = next(d for d in deps if "alert-note" in d["output"])
-    inputs = [{"id": {"type": t, "alert": alert}, "property": "n_clicks", "value": int(t == button)}
-              for t in ("alert-ack", "alert-resolve", "alert-assign")]
-    body = {"output": act["output"], "outputs": {"id": {"type": "alert-note", "alert": alert}, "property": "children"},
-            "inputs": inputs,
-            "state": [{"id": "operator-name", "property": "value", "value": name},
-                      {"id": "operator-comment", "property": "value", "value": comment},
-                      {"id": "assign-officer", "property": "value", "value": officer},
-                      {"id": "lang-switch", "property": "value", "value": "vi"}],
-            "changedPropIds": [f'{{"alert":{alert},"type":"{button}"}}.n_clicks']}
-    r = client.post("/_dash-update-component", json=body)
-    assert r.status_code == 200, r.data
-    return next(iter(json.loads(r.data)["response"].values()))["children"]
-
-
-def test_alert_buttons_reach_the_source(client) -> None:
-    assert _click(client, "alert-ack", name="Phạm Thu Hà") == "Phạm Thu Hà đã tiếp nhận"
-    assert client.source.calls == [("ack", 1, "Phạm Thu Hà")]
-    # no name: nothing is done, the operator is asked for it
-    assert _click(client, "alert-ack", name="  ") == "Nhập họ tên trực ban trước"
-    assert client.source.calls == [("ack", 1, "Phạm Thu Hà")]
+def test_alert_buttons_act_as_the_signed_in_user(client) -> None:
+    assert click(client, "alert-ack") == "ha đã tiếp nhận"
+    assert client.source.calls == [("ack", 1, "ha")]
+    assert client.source.by == ("duty", "127.0.0.1")           # role and address, for the audit log
 
 
 def test_acknowledge_resolve_and_assign_with_a_comment(client) -> None:
-    assert _click(client, "alert-ack", name="Hà", comment="đang cử người") == "Hà đã tiếp nhận"
+    assert click(client, "alert-ack", comment="đang cử người") == "ha đã tiếp nhận"
     # resolving needs a comment
-    assert _click(client, "alert-resolve", name="Hà") == "Nhập ghi chú xử lý trước khi đóng"
-    assert _click(client, "alert-resolve", name="Hà", comment=" đã thay cảm biến ") == "Hà đã xử lý"
+    assert click(client, "alert-resolve") == "Nhập ghi chú xử lý trước khi đóng"
+    assert click(client, "alert-resolve", comment=" đã thay cảm biến ") == "ha đã xử lý"
     # assigning needs an officer
-    assert _click(client, "alert-assign", name="Hà") == "Chọn cán bộ được giao trước"
-    assert _click(client, "alert-assign", name="Hà", officer="binh") == "giao cho Trần Thị Bình"
-    assert client.source.calls == [("ack", 1, "Hà", "đang cử người"), ("resolve", 1, "Hà", "đã thay cảm biến"),
-                                   ("assign", 1, "binh", "Hà")]
+    assert click(client, "alert-assign") == "Chọn cán bộ được giao trước"
+    assert click(client, "alert-assign", officer="binh") == "giao cho Trần Thị Bình"
+    assert client.source.calls == [("ack", 1, "ha", "đang cử người"), ("resolve", 1, "ha", "đã thay cảm biến"),
+                                   ("assign", 1, "binh", "ha")]
 
 
 def test_alerts_carry_routing_and_deliveries(client) -> None:
@@ -189,9 +139,9 @@ def test_feed_shows_on_duty_officers_and_delivery_status(client) -> None:
     assert "1 đã gửi · 1 lỗi" in layout and "has-failed" in layout and "leo thang cấp 1" in layout
 
 
-def test_create_app_checks_the_refresh_period(make_snapshot) -> None:
+def test_create_app_checks_the_refresh_period(make_snapshot, auth) -> None:
     with pytest.raises(ValueError, match="refresh_ms"):
-        create_app(FakeSource(make_snapshot()), refresh_ms=5000)
+        create_app(FakeSource(make_snapshot()), auth=auth, refresh_ms=5000)
 
 
 def test_alarm_rate_is_null_before_going_live(client) -> None:

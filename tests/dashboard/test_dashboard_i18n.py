@@ -25,7 +25,7 @@ def test_vietnamese_is_precomposed_and_has_its_diacritics() -> None:
         assert unicodedata.normalize("NFC", texts["vi"]) == texts["vi"], key
     assert t("title") == "Trung tâm Điều hành Thông minh"
     assert t("status.offline") == "Mất kết nối"
-    assert t("feed.operator.placeholder") == "Họ tên trực ban"
+    assert t("role.duty") == "Trực ban"
     assert t("severity.critical") == "Nghiêm trọng"
     # most Vietnamese strings carry at least one letter outside ASCII; English ones none
     vi_marked = sum(bool(re.search(r"[^\x00-\x7f]", texts["vi"])) for texts in STRINGS.values())

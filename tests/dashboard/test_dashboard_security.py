@@ -21,12 +21,12 @@ class Source:
 
 
 @pytest.fixture
-def app(make_snapshot, wards):
-    return create_app(Source(make_snapshot()), wards=wards)
+def app(make_snapshot, wards, auth):
+    return create_app(Source(make_snapshot()), auth=auth, wards=wards)
 
 
-def test_every_response_carries_the_security_headers(app) -> None:
-    c = app.server.test_client()
+def test_every_response_carries_the_security_headers(app, sign_in) -> None:
+    c = sign_in(app.server.test_client(), "wall")
     for path in ("/", "/api/health", "/_dash-layout", "/assets/control_room.css", "/api/nope"):
         r = c.get(path)
         csp = r.headers["Content-Security-Policy"]
@@ -39,8 +39,8 @@ def test_every_response_carries_the_security_headers(app) -> None:
     assert c.get("/api/health").headers["Cache-Control"] == "no-store"
 
 
-def test_errors_are_json_with_their_status_and_no_traceback(app, caplog: pytest.LogCaptureFixture) -> None:
-    c = app.server.test_client()
+def test_errors_are_json_with_their_status_and_no_traceback(app, sign_in, caplog: pytest.LogCaptureFixture) -> None:
+    c = sign_in(app.server.test_client(), "wall")
     r = c.get("/api/nope")
     assert r.status_code == 404 and r.is_json and "error" in r.get_json()
     r = c.post("/api/health")
@@ -53,7 +53,7 @@ def test_errors_are_json_with_their_status_and_no_traceback(app, caplog: pytest.
     assert any("the store is gone" in (rec.exc_text or "") for rec in caplog.records)   # ... it is in the log
 
 
-def test_a_body_over_the_limit_is_refused_with_413_before_it_is_read(app) -> None:
-    c = app.server.test_client()
+def test_a_body_over_the_limit_is_refused_with_413_before_it_is_read(app, sign_in) -> None:
+    c = sign_in(app.server.test_client(), "wall")
     r = c.post("/_dash-update-component", data=b"x" * (MAX_BODY_BYTES + 1), content_type="application/json")
     assert r.status_code == 413 and r.get_json() == {"error": f"the request body is over {MAX_BODY_BYTES:,} bytes"}

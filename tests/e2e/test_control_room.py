@@ -2,13 +2,21 @@
 
 Starts ``python3 -m ioc.cli run`` on a free port (sped up, with a high anomaly
 rate so alerts appear at once), then with Debian's ``/usr/bin/chromium`` and
-``/usr/bin/chromedriver`` (selenium): sees the map with every sensor's marker
-and at least one alert, the officers on duty and each alert's delivery status,
-acknowledges an alert under an officer's name (checked through ``/api/alerts``),
-opens a drill-down, resolves the alert with a comment (checked through
-``/api/alerts`` and its CAP 1.2 XML at ``/api/alerts/<id>/cap``), switches to
-English, and saves a screenshot to ``artifacts/control_room.png`` (kept as the
-CI artefact).  The alert store lives in the test's temporary folder
+``/usr/bin/chromedriver`` (selenium).  Users are made first as an admin makes
+them (``ioc users add``, the password on standard input): ``lan`` (operator),
+``hung`` (duty officer), ``wall`` (viewer), ``root`` (admin).
+
+* The operator signs in at ``/login``, sees the map with every sensor's marker and
+  at least one alert, the officers on duty and each alert's delivery status, and
+  acknowledges an alert (checked through ``/api/alerts``: acknowledged by ``lan``);
+  signs out.  The duty officer signs in, opens a drill-down and resolves the alert
+  with a comment (checked through ``/api/alerts`` and its CAP 1.2 XML); switches to
+  English; a screenshot goes to ``artifacts/control_room.png`` (the CI artefact).
+  ``ioc audit list`` names each of them with role and address.
+* The viewer sees the live city and no action button, and the server refuses the
+  acknowledge callback forged from the viewer's own page (403).
+* Script and image payloads in a comment are shown as text, never run, on the
+  admin's audit page.  The alert store lives in the test's temporary folder
 (``--data-dir``); no webhook secret or SMTP host is set, so deliveries show as
 "not configured".  Any
 SEVERE browser console entry fails the test.  The server is stopped by its PID
@@ -28,6 +36,7 @@ import time
 import urllib.error
 import urllib.request
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -36,7 +45,8 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACT = REPO / "artifacts" / "control_room.png"
-OFFICER = "Nguyễn Thị Lan"
+PASSWORD = "e2e correct horse battery"
+USERS = {"lan": "operator", "hung": "duty", "wall": "viewer", "root": "admin"}
 COMMENT = "Đã cử tổ kỹ thuật kiểm tra, cảm biến hoạt động lại bình thường"
 CAP_NS = "{urn:oasis:names:tc:emergency:cap:1.2}"
 
@@ -53,8 +63,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _get_json(url: str):
-    with urllib.request.urlopen(url, timeout=5) as r:
+def _get_json(url: str, token: str | None = None):
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=5) as r:
         return json.loads(r.read())
 
 
@@ -72,8 +83,29 @@ def _wait(what: str, check, timeout: float = 60.0, every: float = 0.25):
     raise AssertionError(f"timed out waiting for {what}" + (f" (last error: {last_error})" if last_error else ""))
 
 
+def _ioc(*args: str, stdin: str | None = None) -> str:
+    out = subprocess.run([sys.executable, "-m", "ioc.cli", *args], cwd=REPO, input=stdin, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+@dataclass
+class Server:
+    url: str
+    proc: subprocess.Popen
+    log: Path
+    token: str                     # a read token, for the checks made through the API
+    data: Path
+
+    def api(self, path: str):
+        return _get_json(self.url + path, self.token)
+
+
 @pytest.fixture
 def server(tmp_path):
+    for name, role in USERS.items():                        # as an admin adds them; password from stdin
+        _ioc("users", "add", name, "--role", role, "--data", str(tmp_path / "data" / "auth"), stdin=PASSWORD + "\n")
     port = _free_port()
     log = tmp_path / "ioc-run.log"
     with open(log, "w", encoding="utf-8") as out:
@@ -87,7 +119,9 @@ def server(tmp_path):
     try:
         _wait("the server to answer /api/health",
               lambda: proc.poll() is None and _get_json(url + "api/health")["status"] == "ok", timeout=120)
-        yield url, proc, log
+        token = _ioc("tokens", "add", "e2e-reader", "--scope", "read",
+                     "--data", str(tmp_path / "data" / "auth")).strip().splitlines()[-1]
+        yield Server(url, proc, log, token, tmp_path / "data")
     finally:
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGTERM)
@@ -120,18 +154,41 @@ def browser(tmp_path):
         driver.quit()
 
 
-def _severe(driver) -> list[str]:
-    return [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+def _severe(driver, *, except_refused: bool = False) -> list[str]:
+    """SEVERE console entries (with ``except_refused``, not the 403 a test provoked on purpose)."""
+    return [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"
+            and not (except_refused and "status of 403" in e["message"])]
+
+
+def _sign_in(d, url: str, name: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    d.get(url + "login")
+    d.find_element(By.ID, "login-name").send_keys(name)
+    d.find_element(By.ID, "login-password").send_keys(PASSWORD)
+    d.find_element(By.ID, "login-submit").click()
+    _wait(f"{name}'s control room", lambda: name in d.find_element(By.ID, "signed-in").text)
+
+
+def _sign_out(d) -> None:
+    from selenium.webdriver.common.by import By
+
+    d.find_element(By.CSS_SELECTOR, "#sign-out button").click()
+    _wait("the sign-in page", lambda: d.find_elements(By.ID, "login-form"))
 
 
 def test_control_room_end_to_end(server, browser) -> None:
     from selenium.webdriver.common.by import By
 
-    url, proc, log = server
+    url, proc, log = server.url, server.proc, server.log
     d = browser
     d.get(url)
+    assert d.find_elements(By.ID, "login-form")             # nobody signed in: the sign-in page
+    _sign_in(d, url, "lan")
+    assert "Điều hành viên" in d.find_element(By.ID, "signed-in").text
     n_sensors = _get_json(url + "api/health")["sensors_total"]
-    with urllib.request.urlopen(url, timeout=5) as r:      # the page runs under its CSP (no SEVERE logs below)
+    page = urllib.request.Request(url, headers={"Authorization": f"Bearer {server.token}"})
+    with urllib.request.urlopen(page, timeout=5) as r:     # the page runs under its CSP (no SEVERE logs below)
         assert "script-src 'self' 'sha256-" in r.headers["Content-Security-Policy"]
         assert r.headers["X-Frame-Options"] == "DENY"
 
@@ -152,15 +209,14 @@ def test_control_room_end_to_end(server, browser) -> None:
     # at least one alert that can be acknowledged
     _wait("an open alert in the feed",
           lambda: d.find_elements(By.CSS_SELECTOR, "#alert-feed .alert-row.state-open .btn-ack:not([disabled])"))
-    d.find_element(By.ID, "operator-name").send_keys(OFFICER)
     # rows are patched live: a button can be replaced under the click, or its alert clear on its
     # own, so click (again) until the API says an alert was acknowledged by this officer
     ack_clicked: list[int] = []
 
     def acknowledge():
         for target in ack_clicked[-1:]:
-            mine = [a for a in _get_json(url + "api/alerts") if a["id"] == target]
-            if mine and mine[0]["state"] == "acknowledged" and mine[0]["acknowledged_by"] == OFFICER:
+            mine = [a for a in server.api("api/alerts") if a["id"] == target]
+            if mine and mine[0]["state"] == "acknowledged" and mine[0]["acknowledged_by"] == "lan":
                 return target
         hit = d.execute_script("""
             var bs = Array.from(document.querySelectorAll('#alert-feed .alert-row.state-open .btn-ack:not([disabled])'));
@@ -172,7 +228,7 @@ def test_control_room_end_to_end(server, browser) -> None:
         if hit is not None:
             ack_clicked.append(int(hit))
         return None
-    alert_id = _wait(f"an alert acknowledged by {OFFICER}", acknowledge, timeout=60, every=1.5)
+    alert_id = _wait("an alert acknowledged by lan", acknowledge, timeout=60, every=1.5)
     def acknowledgement_on_screen():
         # unacknowledged alerts sort first: under load newer ones can push this row out of the
         # visible feed, and then the API's word (checked above) is all there is to see
@@ -180,8 +236,15 @@ def test_control_room_end_to_end(server, browser) -> None:
             "return Array.from(document.querySelectorAll('#alert-feed .alert-row')).map(function (r) {"
             "  return [JSON.parse(r.id).alert, r.innerText]; });")
         text = dict((int(k), v) for k, v in rows)
-        return "pushed out of view" if alert_id not in text else (OFFICER in text[alert_id]) or None
+        return "pushed out of view" if alert_id not in text else ("lan" in text[alert_id]) or None
     _wait("the acknowledgement on screen", acknowledgement_on_screen, timeout=30)
+    assert not d.find_elements(By.CSS_SELECTOR, "#alert-feed .btn-resolve")     # an operator does not resolve
+    errors = _severe(d)
+    assert not errors, "browser console errors:\n" + "\n".join(errors)
+    _sign_out(d)
+
+    # the duty officer resolves it
+    _sign_in(d, url, "hung")
 
     # drill-down from the alert's row
     def open_detail():
@@ -210,7 +273,7 @@ def test_control_room_end_to_end(server, browser) -> None:
 
     def resolve():
         for target in clicked[-1:]:
-            mine = [a for a in _get_json(url + "api/alerts") if a["id"] == target]
+            mine = [a for a in server.api("api/alerts") if a["id"] == target]
             if mine and mine[0]["state"] == "resolved" and mine[0].get("comment") == COMMENT:
                 return mine[0]
         hit = d.execute_script("""
@@ -224,18 +287,21 @@ def test_control_room_end_to_end(server, browser) -> None:
         return None
     resolved = _wait("an alert resolved with a comment", resolve, timeout=60, every=1.5)
     alert_id = resolved["id"]
-    assert resolved["resolved_by"] == OFFICER and resolved["comment"] == COMMENT
+    assert resolved["resolved_by"] == "hung" and resolved["comment"] == COMMENT
     assert "team" in resolved and isinstance(resolved["deliveries"], list)
-    for a in _get_json(url + "api/alerts?status=open"):
+    for a in server.api("api/alerts?status=open"):
         assert {"team", "escalation_level", "assignee", "flaps", "incident", "silenced_by", "deliveries"} <= set(a)
         assert all(x["status"] in ("sent", "pending", "failed", "not_configured") for x in a["deliveries"])
-    with urllib.request.urlopen(url + f"api/alerts/{alert_id}/cap", timeout=5) as r:
+    cap_request = urllib.request.Request(url + f"api/alerts/{alert_id}/cap",
+                                         headers={"Authorization": f"Bearer {server.token}"})
+    with urllib.request.urlopen(cap_request, timeout=5) as r:
         assert r.headers["Content-Type"].startswith("application/cap+xml")
         cap = ET.fromstring(r.read())
     assert cap.tag == CAP_NS + "alert" and cap.find(CAP_NS + "msgType").text == "Cancel"
     assert {i.find(CAP_NS + "language").text for i in cap.findall(CAP_NS + "info")} == {"vi-VN", "en-US"}
     try:
-        urllib.request.urlopen(url + "api/alerts/999999/cap", timeout=5)
+        urllib.request.urlopen(urllib.request.Request(url + "api/alerts/999999/cap",
+                                                      headers={"Authorization": f"Bearer {server.token}"}), timeout=5)
         raise AssertionError("an unknown alert's CAP should be 404")
     except urllib.error.HTTPError as exc:
         assert exc.code == 404 and "error" in json.loads(exc.read())
@@ -256,8 +322,92 @@ def test_control_room_end_to_end(server, browser) -> None:
     errors = _severe(d)
     assert not errors, "browser console errors:\n" + "\n".join(errors)
 
+    # the audit log names each of them, with role and address
+    audit = json.loads(_ioc("audit", "list", "--json", "--data", str(server.data / "alerts")))
+    done = {(e["actor"], e["role"], e["action"], e["alert_id"], e["address"]) for e in audit}
+    assert ("lan", "operator", "acknowledge", ack_clicked[-1], "127.0.0.1") in done, audit
+    assert ("hung", "duty", "resolve", alert_id, "127.0.0.1") in done, audit
+
     # stop the server by its PID: clean exit
     os.kill(proc.pid, signal.SIGTERM)
     assert proc.wait(timeout=20) == 0, log.read_text(encoding="utf-8")
     output = log.read_text(encoding="utf-8")
     assert "Control room: " + url in output and "Warming up" in output and "Stopped." in output
+
+
+XSS = ('<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
+       '<svg onload="window.__pwned=3"></svg>')
+
+
+def _post(url: str, token: str, body: dict) -> tuple[int, dict]:
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                 headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_a_viewer_sees_the_city_but_cannot_act_and_payload_strings_stay_text(server, browser) -> None:
+    from selenium.webdriver.common.by import By
+
+    url, d = server.url, browser
+    _sign_in(d, url, "wall")
+    assert "Xem" in d.find_element(By.ID, "signed-in").text
+    _wait("map markers", lambda: d.execute_script(
+        "var g = document.querySelector('#sensor-map .js-plotly-plot');"
+        "return g && g._fullData && g._fullData[0].lat.length;"))
+    open_alert = _wait("an open alert in the viewer's feed",
+                       lambda: d.find_elements(By.CSS_SELECTOR, "#alert-feed .alert-row.state-open"))
+    target = int(json.loads(open_alert[0].get_attribute("id"))["alert"])
+    # no button to act, no comment box
+    assert not d.find_elements(By.CSS_SELECTOR, "#alert-feed .btn-ack, #alert-feed .btn-resolve, "
+                                                "#alert-feed .btn-assign")
+    assert not d.find_element(By.ID, "operator-comment").is_displayed()
+    # ... and the server refuses the acknowledge callback forged from the viewer's own page,
+    # with the viewer's cookies and CSRF token (a user who knows the route)
+    status = d.execute_async_script("""
+        var done = arguments[arguments.length - 1], id = %d;
+        var csrf = document.cookie.split('; ').find(function (c) { return c.indexOf('_csrf_token=') === 0; });
+        fetch('/_dash-dependencies').then(function (r) { return r.json(); }).then(function (deps) {
+          var act = deps.find(function (x) { return x.inputs[0].id.indexOf('alert-ack') >= 0; });
+          var body = {output: act.output, outputs: {id: {type: 'alert-note', alert: id}, property: 'children'},
+            inputs: [{id: {type: 'alert-ack', alert: id}, property: 'n_clicks', value: 1}],
+            state: [{id: 'operator-comment', property: 'value', value: 'forged'},
+                    {id: 'assign-officer', property: 'value', value: null},
+                    {id: 'lang-switch', property: 'value', value: 'vi'}],
+            changedPropIds: ['{"alert":' + id + ',"type":"alert-ack"}.n_clicks']};
+          return fetch('/_dash-update-component', {method: 'POST', body: JSON.stringify(body),
+            headers: {'Content-Type': 'application/json', 'X-CSRFToken': csrf ? csrf.split('=')[1] : ''}});
+        }).then(function (r) { return r.text().then(function (t) { done([r.status, t]); }); })
+          .catch(function (e) { done([0, String(e)]); });""" % target)
+    assert status[0] == 403 and "viewer 'wall' may not acknowledge" in status[1], status
+    assert [a for a in server.api("api/alerts") if a["id"] == target][0]["state"] != "acknowledged" or \
+        [a for a in server.api("api/alerts") if a["id"] == target][0]["acknowledged_by"] != "wall"
+    assert not [e for e in json.loads(_ioc("audit", "list", "--json", "--data", str(server.data / "alerts")))
+                if e["actor"] == "wall"]                                       # nothing done, nothing recorded
+    assert not _severe(d, except_refused=True)
+    _sign_out(d)
+
+    # stored XSS: an operator's token acknowledges with a script/img payload as the comment;
+    # it is text on the admin's audit page, in the API, and nothing runs
+    writer = _ioc("tokens", "add", "e2e-writer", "--scope", "write",
+                  "--data", str(server.data / "auth")).strip().splitlines()[-1]
+    code, body = _post(url + f"api/alerts/{target}/acknowledge", writer, {"comment": XSS})
+    assert code in (200, 409), body                    # 409: it had just been acknowledged or cleared
+    code, body = _post(url + f"api/alerts/{target}/resolve", writer, {"comment": XSS})
+    assert code == 403 and "may not resolve" in body["error"]                # a write token is an operator
+    code, body = _post(url + f"api/alerts/{target}/assign", writer, {"officer": XSS})
+    assert code == 409 and XSS in body["error"]                              # unknown officer, said as JSON
+    _sign_in(d, url, "root")
+    d.find_element(By.ID, "audit-link").click()
+    cell = _wait("the payload in the audit table", lambda: [td for td in d.find_elements(By.CSS_SELECTOR,
+                                                                                            "#audit-table td")
+                                                            if td.text == XSS])
+    assert cell and d.execute_script("return window.__pwned === undefined")
+    assert not d.find_elements(By.CSS_SELECTOR, "#audit-table img, #audit-table script, #audit-table svg")
+    d.get(url)                                                       # and the live page: nothing runs there
+    _wait("the admin's control room", lambda: "root" in d.find_element(By.ID, "signed-in").text)
+    assert d.execute_script("return window.__pwned === undefined")
+    assert not _severe(d)

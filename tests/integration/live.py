@@ -1,12 +1,15 @@
-"""Helpers for tests that drive real servers: a free local port, a JSON GET, waiting for a
-condition, creating Kafka topics."""
+"""Helpers for tests that drive real servers: a free local port, a JSON GET (with an API
+token), an API token made with ``ioc tokens add``, waiting for a condition, creating Kafka topics."""
 from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 import time
 import urllib.request
-from typing import Any, Callable
+from pathlib import Path
+from typing import Any, Callable, Sequence
 
 
 def free_port() -> int:
@@ -15,9 +18,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def get_json(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=5) as resp:
+def get_json(url: str, token: str | None = None) -> Any:
+    """GET ``url`` as JSON; with ``token``, as ``Authorization: Bearer <token>``."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=5) as resp:
         return json.loads(resp.read())
+
+
+def add_token(auth_dir: Path | None, scope: str = "read", name: str = "test-probe",
+              ioc: Sequence[str] = (sys.executable, "-m", "ioc.cli"), **run: Any) -> str:
+    """A new API token of ``scope`` in the user store of ``auth_dir`` (``<data-dir>/auth``; None:
+    the default one), made as an admin makes one: ``ioc tokens add`` (the secret is its last line)."""
+    where = ["--data", str(auth_dir)] if auth_dir is not None else []
+    out = subprocess.run([*ioc, "tokens", "add", name, "--scope", scope, *where], capture_output=True, text=True,
+                         check=True, timeout=60, **run)
+    return out.stdout.strip().splitlines()[-1]
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str, every: float = 0.1) -> Any:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from live import free_port, get_json, wait_for
+from live import add_token, free_port, get_json, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 SENSOR = "BG-ENV-001"
@@ -29,6 +29,7 @@ def test_run_source_scores_what_the_broker_clients_publish(brokers, tmp_path: Pa
                             stderr=subprocess.STDOUT, text=True)
     try:
         wait_for(lambda: get_json(f"http://127.0.0.1:{port}/api/health")["status"], 90, "the server")
+        token = add_token(tmp_path / "var" / "auth")                 # the API beyond health needs one
         t0 = time.time() - 3600
         # twelve ordinary river levels, then one above the registry's danger level (6.3 m): an alert
         lines = [json.dumps({"id": SENSOR, "ts": t0 + 300 * k, "v": 2.0 + 0.1 * (k % 3)}) for k in range(12)]
@@ -54,7 +55,7 @@ def test_run_source_scores_what_the_broker_clients_publish(brokers, tmp_path: Pa
                             "-X", "partitioner=murmur2_random"],
                            input="".join(f"{SENSOR}\t{line}\n" for line in lines), text=True, check=True,
                            timeout=30)
-        detail = wait_for(lambda: (d := get_json(f"http://127.0.0.1:{port}/api/sensors/{SENSOR}"))
+        detail = wait_for(lambda: (d := get_json(f"http://127.0.0.1:{port}/api/sensors/{SENSOR}", token))
                            and len(d["recent"]["value"]) >= 13 and d,
                            60, "the readings in /api/sensors")
         health = get_json(f"http://127.0.0.1:{port}/api/health")
@@ -64,7 +65,7 @@ def test_run_source_scores_what_the_broker_clients_publish(brokers, tmp_path: Pa
         assert detail["recent"]["value"][-13:] == [2.0 + 0.1 * (k % 3) for k in range(12)] + [7.0]
         assert detail["recent"]["ts"][-1] == pytest.approx(t0 + 300 * 12, abs=1e-3)
         # the alert reaches the operator API and the broker's alert topic
-        wait_for(lambda: [a for a in get_json(f"http://127.0.0.1:{port}/api/alerts?status=open")
+        wait_for(lambda: [a for a in get_json(f"http://127.0.0.1:{port}/api/alerts?status=open", token)
                            if a.get("sensor_id", a.get("sensor")) == SENSOR], 30, "the alert in /api/alerts")
         if scheme == "mqtt":
             wait_for(lambda: got, 30, "the alert on ioc/alerts/#")

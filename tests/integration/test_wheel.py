@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from live import free_port, get_json, wait_for
+from live import add_token, free_port, get_json, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -83,8 +83,10 @@ def test_installed_ioc_run_serves_the_control_room_from_another_folder(installed
         wait_for(lambda: get_json(f"http://127.0.0.1:{port}/api/health").get("readings_total"), 120,
                  "readings scored by the installed ioc run")
         assert get_json(f"http://127.0.0.1:{port}/api/health")["sensors_total"] == 218   # the shipped city
-        assert get_json(f"http://127.0.0.1:{port}/api/sensors/BG-ENV-001")["ward"]
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as resp:
+        token = add_token(None, ioc=[str(bin_dir / "ioc")], cwd=work, env=env)   # its own data folder
+        assert get_json(f"http://127.0.0.1:{port}/api/sensors/BG-ENV-001", token)["ward"]
+        page_request = urllib.request.Request(f"http://127.0.0.1:{port}/", headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(page_request, timeout=10) as resp:
             page = resp.read().decode()
         assert resp.status == 200 and "_dash-config" in page
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/assets/control_room.css", timeout=10) as resp:

@@ -274,7 +274,7 @@ def test_alerting_is_recorded_routed_and_delivered(city, tmp_path) -> None:
     assert {r["status"] for r in rows} <= {"sent", "failed"} and all(r["attempts"] == 1 for r in rows)
     assert {r["channel"] for r in rows if r["status"] == "sent"} <= {"webhook", "email"}
 
-    a = p.acknowledge(alert.id, "Lê Văn Cường", "đang kiểm tra")
+    a = p.acknowledge(alert.id, "Lê Văn Cường", "đang kiểm tra", role="operator", address="10.0.0.7")
     assert a.state == "acknowledged" and a.acknowledged_by == "Lê Văn Cường"
     p.assign(alert.id, "tran_thi_binh", "Lê Văn Cường")
     info = p.snapshot().alert_info[alert.id]
@@ -289,10 +289,12 @@ def test_alerting_is_recorded_routed_and_delivered(city, tmp_path) -> None:
     # everything is in the store, with the operator's name and comments
     with AlertStore.in_folder(tmp_path) as store:
         assert store.acknowledgements(alert.id) == [("Lê Văn Cường", pytest.approx(p.sim_now, abs=1), "đang kiểm tra")]
-        actions = [(actor, action, detail) for _, actor, action, aid, detail in store.audit_log() if aid == alert.id]
+        actions = [(e.actor, e.action, e.detail) for e in store.audit_log() if e.alert_id == alert.id]
         assert actions == [("Lê Văn Cường", "resolve", "đã thay cảm biến"),
                            ("Lê Văn Cường", "assign", "tran_thi_binh"),
                            ("Lê Văn Cường", "acknowledge", "đang kiểm tra")]
+        (ack,) = [e for e in store.audit_log() if e.action == "acknowledge"]
+        assert (ack.role, ack.address) == ("operator", "10.0.0.7") and ack.recorded_at == pytest.approx(time.time(), abs=600)
         assert store.alert(alert.id).alert.state == "resolved"
 
 

@@ -80,10 +80,13 @@ def test_list_ack_queue_and_resolve_offline(tmp_path: Path, capsys: pytest.Captu
     assert "pending=" in capsys.readouterr().out
     assert run("audit", "list", "--data", str(tmp_path)) == 0                  # newest first, local time
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split()[1:5] == ["Trần", "Thị", "Bình", "resolve"] and lines[0].endswith("1  đã xử lý")
-    assert "Nguyễn Văn An" in lines[1] and "acknowledge" in lines[1] and lines[2] == "2 action(s)"
+    # who, with role and address: taken with 'ioc alerts' on this machine, so local, from the CLI
+    assert lines[0].split()[1:7] == ["Trần", "Thị", "Bình", "(local)", "cli", "resolve"]
+    assert lines[0].endswith("1  đã xử lý")
+    assert "Nguyễn Văn An (local)" in lines[1] and "acknowledge" in lines[1] and lines[2] == "2 action(s)"
     assert lines[0].split()[0].endswith("+07:00")
     assert run("audit", "list", "--json", "--limit", "1", "--data", str(tmp_path)) == 0
-    assert '"actor": "Trần Thị Bình"' in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert '"actor": "Trần Thị Bình"' in out and '"role": "local"' in out and '"address": "cli"' in out
     assert run("audit", "list", "--data", str(tmp_path / "none")) == 2
     assert "no alert store yet" in capsys.readouterr().err

@@ -146,3 +146,18 @@ def test_the_store_survives_a_restart(store: AuthStore, tmp_path: Path) -> None:
     store.close()
     again = AuthStore.in_folder(tmp_path)
     assert again.session(sid, T0 + 10).user.name == "an" and again.token(secret).scope == "read"
+
+
+def test_the_first_start_makes_one_admin_with_a_random_password_and_never_again(tmp_path: Path) -> None:
+    fresh = AuthStore.in_folder(tmp_path / "fresh")
+    password = fresh.first_admin(T0)
+    assert password is not None and len(password) >= 16
+    assert [(u.name, u.role) for u in fresh.users()] == [("admin", "admin")]
+    assert fresh.sign_in("admin", password, T0)[1].user.role == "admin"
+    assert fresh.first_admin(T0 + 1) is None                       # users exist: nothing made, nothing shown
+    other = AuthStore.in_folder(tmp_path / "other").first_admin(T0)
+    assert other != password                                       # never a fixed default
+
+
+def test_a_store_with_users_gets_no_first_admin(store: AuthStore) -> None:
+    assert store.first_admin(T0) is None and [u.name for u in store.users()] == ["an"]
