@@ -18,6 +18,8 @@
   as the signed-in user or the token (:mod:`dashboard.signin`), checked against their role
   and the alert's team, recorded in the audit log; the alert after it (JSON)
 * ``GET /api/audit`` -- the audit log, newest first (``?limit=``, at most 1000; admins only)
+* ``GET /api/deadletters`` -- the newest messages a broker source could not use (at most 100 kept
+  in memory; all are in the dead-letter file or topic): source, code, reason, received, payload
 * ``GET /metrics`` -- Prometheus text format: ``ioc_readings_total``,
   ``ioc_deadletters_total``, ``ioc_alerts_open``, ``ioc_stage_latency_seconds``
   (a histogram per pipeline stage) and a few gauges
@@ -300,6 +302,13 @@ def register_api(server: Flask, source: SnapshotSource) -> None:
         city = source.snapshot().city
         rows = log(int(limit)) if log is not None else []
         return jsonify([audit_json(e, city.iso) for e in rows])
+
+    @bp.get("/api/deadletters")
+    def dead_letters() -> Response:
+        recent = getattr(source, "dead_letters", None)
+        city = source.snapshot().city
+        return jsonify([{**d, "received": iso(d["received"], city), "received_s": d["received"]}
+                        for d in (recent() if recent is not None else [])])
 
     @bp.get("/metrics")
     def metrics() -> Response:

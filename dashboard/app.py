@@ -14,10 +14,10 @@ from typing import Any, Callable, Mapping
 from dash import Dash
 
 from dashboard.api import register_api
-from dashboard.audit_view import register_audit_view
 from dashboard.callbacks import register_callbacks
 from dashboard.i18n import DEFAULT_LANG, t
 from dashboard.layout import build_layout
+from dashboard.pages import register_pages
 from dashboard.security import harden
 from dashboard.signin import asker, has_asker, install_signin
 from dashboard.source import SnapshotSource
@@ -77,6 +77,6 @@ def create_app(source: SnapshotSource, *, auth: AuthStore, wards: Mapping[str, A
     install_signin(app, auth, clock=clock, loopback_open=loopback_open)
     register_callbacks(app, source, ward_layers, map_style=map_style)
     register_api(app.server, source)
-    register_audit_view(app.server, source)
+    register_pages(app.server, source)
     harden(app)
     return app

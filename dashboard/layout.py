@@ -395,9 +395,12 @@ def build_layout(snap: Snapshot, wards: Mapping[str, Any] | None, *, who: Princi
     health = health_texts(snap, lang)
     figure = map_figure(snap, wards, lang, style=map_style)
 
-    def chip(label_key: str, value_id: str) -> html.Div:
-        return html.Div([html.Span(health[value_id], id=value_id, className="chip-value"),
-                         i18n_span(label_key, lang, className="chip-label")], className="chip")
+    def chip(label_key: str, value_id: str, href: str | None = None) -> Any:
+        parts = [html.Span(health[value_id], id=value_id, className="chip-value"),
+                 i18n_span(label_key, lang, className="chip-label")]
+        if href is not None:
+            return html.A(parts, href=href, className="chip chip-link", id=f"{value_id}-link")
+        return html.Div(parts, className="chip")
 
     header = html.Header([
         html.Div([
@@ -408,7 +411,7 @@ def build_layout(snap: Snapshot, wards: Mapping[str, Any] | None, *, who: Princi
             html.Div([html.Span(className="status-dot"), html.Span(health["h-status"], id="h-status")],
                      id="h-status-box", className=health_class(snap)),
             chip("health.rate", "h-rate"),
-            chip("health.dead", "h-dead"),
+            chip("health.dead", "h-dead", href="/deadletters"),     # why messages were refused
             chip("health.open", "h-open"),
             chip("health.age", "h-age"),
         ], id="health-bar", className="health-bar"),

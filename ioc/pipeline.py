@@ -103,6 +103,9 @@ __all__ = ["Pipeline", "PipelineConfig", "WarmStart", "source_key"]
 
 log = logging.getLogger(__name__)
 
+RECENT_DEAD_LETTERS = 100        # dead letters kept in memory for the display (all go to the file/topic)
+
+
 @dataclass(frozen=True, slots=True)
 class PipelineConfig:
     speed: float = 1.0                  # simulated seconds per wall second
@@ -355,6 +358,7 @@ class Pipeline:
 
         self._readings_total = 0
         self._dead: dict[str, int] = dict.fromkeys(FAULT_CODES.values(), 0)   # dead letters by code
+        self._recent_dead: deque[Any] = deque(maxlen=RECENT_DEAD_LETTERS)      # the newest, for the display
         self._hist = {s: Histogram() for s in STAGES}
         self._rate = Rate(cfg.rate_window_s)
         self.batches = 0                      # batches processed (readings or an idle tick)
@@ -421,6 +425,15 @@ class Pipeline:
             out[int(aid)].append({"channel": channel, "address": address, "status": status,
                                   "attempts": int(attempts), "last_error": error})
         return out
+
+    def dead_letters(self, limit: int = RECENT_DEAD_LETTERS) -> list[dict[str, Any]]:
+        """The newest messages a broker source could not use, newest first: ``{source, code, reason,
+        received, payload}`` (the payload's first 300 bytes as text).  All of them are kept in the
+        dead-letter file or topic; these are for the control room's engineers."""
+        with self._lock:
+            newest = list(self._recent_dead)[::-1][:max(0, limit)]
+        return [{"source": d.source, "code": d.code, "reason": d.reason, "received": d.received,
+                 "payload": d.payload[:300].decode("utf-8", "replace")} for d in newest]
 
     def audit_log(self, limit: int = 200) -> list[Any]:
         """The newest recorded actions first (:class:`~ioc.alerting.store.AuditEntry`)."""
@@ -705,6 +718,9 @@ class Pipeline:
                     self._sim_now, first = item.sim_now, False
                 for d in item.dead:
                     self._dead[d.code] = self._dead.get(d.code, 0) + 1
+                if item.dead:
+                    with self._lock:
+                        self._recent_dead.extend(item.dead)
                 token = item.delivery.token
                 offsets = None
                 if isinstance(token, Mapping) and token:  # Kafka: TopicPartition -> next offset

@@ -585,3 +585,53 @@ def test_run_checkpoints_periodically_and_at_a_clean_stop(city, tmp_path) -> Non
     assert p.checkpointer.saved >= 4                          # the pre-roll's, about every 5 s, the last
     assert p.checkpointer.last.position["t"] == p.sim_now     # the last one holds every reading processed
     assert p.checkpointer.last.position["readings_total"] == p.snapshot().health.readings_total
+
+
+class _DeadLetterFeed:
+    """A broker feed of one delivery: every message refused by the decoders (a LiveFeed)."""
+
+    def __init__(self, registry, messages: list[tuple[str, bytes]], stop: asyncio.Event) -> None:
+        from ingest.formats import decode_many
+        from ingest.sources import Delivery, FeedItem
+
+        out = decode_many(messages, registry=registry, received=START)
+        self.dead = out.dead
+        self.items = [FeedItem(out.batch, out.dead, 0, START, START, time.perf_counter(),
+                               Delivery(tuple(messages), START, None))]
+        self.stop = stop
+
+    def __aiter__(self):
+        return self._items()
+
+    async def _items(self):
+        for item in self.items:
+            yield item
+        self.stop.set()
+
+    async def commit(self, item) -> None:
+        return None
+
+    async def positions(self) -> dict[str, int]:
+        return {}
+
+
+def test_the_newest_dead_letters_are_kept_for_the_display_newest_first_and_bounded(city) -> None:
+    from ioc.pipeline import RECENT_DEAD_LETTERS
+
+    p = make(city, FakeClock())
+    p.preroll()
+    senml = b'[{"n": "<img src=x onerror=alert(1)>", "u": "<script>", "v": 1, "t": 1772420400}]'
+    bad = [("city/x/environment/BG-ENV-001", b"{not json %d" % k) for k in range(RECENT_DEAD_LETTERS + 20)]
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        feed = _DeadLetterFeed(p.registry, [("city/senml", senml)] + bad, stop)
+        assert len(feed.dead) == len(bad) + 1
+        await p.run(feed, stop)
+
+    asyncio.run(main())
+    got = p.dead_letters()
+    assert len(got) == RECENT_DEAD_LETTERS and p.snapshot().metrics.deadletters_total >= len(bad) + 1
+    assert got[0]["payload"] == "{not json %d" % (len(bad) - 1)              # newest first
+    assert {"source", "code", "reason", "received", "payload"} == set(got[0])
+    assert p.dead_letters(3) == got[:3]
