@@ -312,6 +312,20 @@ class Feed:
 
 # -------------------------------------------------------------------------- addresses
 
+def redact(url: str) -> str:
+    """A broker address as it may be printed or logged: the password of ``USER:PASSWORD@`` is ``***``.
+
+    >>> redact("kafka://ioc:s3cret@10.0.0.7:9093?tls=1")
+    'kafka://ioc:***@10.0.0.7:9093?tls=1'
+    """
+    scheme, sep, rest = url.partition("://")
+    authority = rest.split("/", 1)[0].split("?", 1)[0]
+    userinfo, at, _ = authority.rpartition("@")
+    if not sep or not at or ":" not in userinfo:
+        return url
+    return f"{scheme}://{userinfo.split(':', 1)[0]}:***@{rest[len(userinfo) + 1:]}"
+
+
 def scheme_of(url: str) -> str:
     """``"mqtt"`` or ``"kafka"`` for a broker address; :class:`SourceError` otherwise."""
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""
@@ -319,7 +333,7 @@ def scheme_of(url: str) -> str:
         return "mqtt"
     if scheme == "kafka":
         return "kafka"
-    raise SourceError(f"{url}: not a broker address (want mqtt://HOST:1883[/topic] or kafka://HOST:9092)")
+    raise SourceError(f"{redact(url)}: not a broker address (want mqtt://HOST:1883[/topic] or kafka://HOST:9092)")
 
 
 def open_source(url: str, *, role: str = "ingest", start_offsets: Mapping[str, int] | None = None,

@@ -581,7 +581,7 @@ class _Kafka(_Broker):
             raise BrokerError(f"Kafka's client and controller ports are both {self.port}; choose two ports")
         text = _render(DEPLOY / "kafka" / "server.properties",
                        {"KAFKA_PORT": str(self.port), "CONTROLLER_PORT": str(self.controller_port),
-                        "LOG_DIRS": str(self.data)})
+                        "LOG_DIRS": str(self.data), "KAFKA_DIR": str(self.dir)})
         header = f"# Rendered by `ioc brokers start` from {DEPLOY / 'kafka' / 'server.properties'}; edit that.\n"
         _write_if_changed(self.config_file, header + text)
         _write_if_changed(self.dir / "log4j2.properties", _LOG4J2)

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from ingest.sources import redact
 from processing.errors import IocError
 
 __all__ = ["RunError", "RunOptions", "default_data_dir", "serve"]
@@ -232,7 +233,7 @@ def serve(opts: RunOptions, out: TextIO = sys.stdout) -> int:
                        dead_letter_file=data_dir / "deadletters.jsonl" if opts.source else None)
     try:
         if opts.source:
-            print(f"City IOC: {len(registry)} sensors from {path}, readings from {opts.source}", file=out)
+            print(f"City IOC: {len(registry)} sensors from {path}, readings from {redact(opts.source)}", file=out)
         else:
             print(f"City IOC: {len(registry)} sensors from {path}, simulated ×{opts.speed:g}, "
                   f"{opts.anomaly_rate:g} anomalies per sensor per day, seed {opts.seed}", file=out)

@@ -3,14 +3,19 @@ address), the topics and tuning constants behind its defaults, :class:`KafkaTran
 (one line naming the address or topic), and the two helpers source and sink share."""
 from __future__ import annotations
 
+import logging
+import os
+import re
 import socket
-from dataclasses import dataclass
+import ssl
+from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
+from ingest.sources import redact
 from processing.errors import TransportError
 
-__all__ = ["ALERTS_TOPIC", "DEADLETTER_TOPIC", "KafkaSettings", "KafkaTransportError", "READINGS_TOPIC", "explain",
+__all__ = ["ALERTS_TOPIC", "ConnectCause", "DEADLETTER_TOPIC", "KafkaSettings", "KafkaTransportError", "READINGS_TOPIC", "explain",
            "quiet_stop"]
 
 READINGS_TOPIC = "ioc.readings"
@@ -58,6 +63,11 @@ class KafkaSettings:
     max_batch: int = MAX_BATCH
     fetch_max_wait_ms: int = FETCH_MAX_WAIT_MS
     offset_reset: str = "earliest"         # where a new group starts: earliest | latest
+    username: str | None = None            # SASL/SCRAM user (from kafka://USER:PASSWORD@HOST…)
+    password: str | None = field(default=None, repr=False)     # never shown: not in repr, url or errors
+    mechanism: str = "SCRAM-SHA-256"       # SCRAM-SHA-256 | SCRAM-SHA-512 | PLAIN
+    tls: bool = False                      # TLS to the brokers (?tls=1, implied by ?ca=)
+    ca: str | None = None                  # CA file to trust (default: the system's)
 
     def __post_init__(self) -> None:
         if not self.bootstrap or any(":" not in h for h in self.bootstrap.split(",")):
@@ -72,6 +82,14 @@ class KafkaSettings:
             raise KafkaTransportError(f"{self.url}: max_batch must be >= 1, got {self.max_batch}")
         if self.offset_reset not in ("earliest", "latest"):
             raise KafkaTransportError(f"{self.url}: offset_reset must be earliest or latest, got {self.offset_reset!r}")
+        if self.mechanism not in MECHANISMS:
+            raise KafkaTransportError(f"{self.url}: mechanism must be one of {', '.join(MECHANISMS)}, "
+                                      f"got {self.mechanism!r}")
+        if bool(self.username) != (self.password is not None):
+            raise KafkaTransportError(f"{self.url}: give both a user name and a password "
+                                      "(kafka://USER:PASSWORD@HOST:PORT) or neither")
+        if self.ca is not None and not os.path.isfile(self.ca):
+            raise KafkaTransportError(f"{self.url}: ca={self.ca}: no such file")
         if self.payload_format is not None:
             from ingest.formats import FORMATS
             if self.payload_format not in FORMATS:
@@ -80,17 +98,29 @@ class KafkaSettings:
 
     @classmethod
     def from_url(cls, url: str, **overrides: Any) -> "KafkaSettings":
-        """``kafka://host:port[,host:port]?group=G&topic=T&alerts=T&deadletter=T&client_id=…&format=…``."""
+        """``kafka://[USER:PASSWORD@]host:port[,host:port]?group=G&topic=T&alerts=T&deadletter=T&client_id=…
+        &format=…&tls=1&ca=PATH&mechanism=SCRAM-SHA-512``.  A user and password mean SASL (SCRAM-SHA-256
+        unless ``mechanism`` says otherwise; percent-encode ``@ : /`` in them); ``tls=1`` or a ``ca``
+        file mean TLS (SASL_SSL with a password)."""
         parts = urlsplit(url.strip())
         if parts.scheme != "kafka" or not parts.netloc:
-            raise KafkaTransportError(f"{url}: not a Kafka address (want kafka://HOST:9092)")
-        hosts = [h if ":" in h else f"{h}:9092" for h in parts.netloc.split(",") if h]
+            raise KafkaTransportError(f"{redact(url)}: not a Kafka address (want kafka://HOST:9092)")
+        userinfo, _, netloc = parts.netloc.rpartition("@")
+        username = password = None
+        if userinfo:
+            user, sep, secret = userinfo.partition(":")
+            if not user or not sep:
+                raise KafkaTransportError(f"{redact(url)}: want kafka://USER:PASSWORD@HOST:PORT")
+            username, password = unquote(user), unquote(secret)
+        url = redact(url)
+        hosts = [h if ":" in h else f"{h}:9092" for h in netloc.split(",") if h]
         for h in hosts:
             port = h.rsplit(":", 1)[1]
             if not port.isdigit() or not 0 < int(port) < 65536:
                 raise KafkaTransportError(f"{url}: port must be a number 1..65535, got {port!r}")
         query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
-        known = {"group", "topic", "alerts", "deadletter", "client_id", "format", "max_batch", "offset_reset"}
+        known = {"group", "topic", "alerts", "deadletter", "client_id", "format", "max_batch", "offset_reset",
+                 "tls", "ca", "mechanism"}
         unknown = sorted(set(query) - known)
         if unknown:
             raise KafkaTransportError(f"{url}: unknown option {unknown[0]!r} (known: {', '.join(sorted(known))})")
@@ -103,7 +133,12 @@ class KafkaSettings:
             topic=query.get("topic") or READINGS_TOPIC, alerts_topic=query.get("alerts") or ALERTS_TOPIC,
             deadletter_topic=query.get("deadletter") or DEADLETTER_TOPIC, client_id=query.get("client_id") or None,
             payload_format=query.get("format") or None, max_batch=max_batch,
-            offset_reset=query.get("offset_reset") or "earliest")
+            offset_reset=query.get("offset_reset") or "earliest", username=username, password=password,
+            mechanism=(query.get("mechanism") or "SCRAM-SHA-256").upper(),
+            tls=query.get("tls", "0").lower() in ("1", "true", "yes", "on") or bool(query.get("ca")),
+            ca=query.get("ca") or None)
+        if query.get("tls", "0").lower() not in ("0", "1", "true", "false", "yes", "no", "on", "off", ""):
+            raise KafkaTransportError(f"{url}: option 'tls' must be 1 or 0, got {query['tls']!r}")
         values.update(overrides)
         return cls(**values)
 
@@ -113,6 +148,58 @@ class KafkaSettings:
 
     def effective_client_id(self, role: str) -> str:
         return self.client_id or f"ioc-{role}-{socket.gethostname()}"
+
+    def security_options(self) -> dict[str, Any]:
+        """The aiokafka keyword arguments for TLS and SASL (empty: plaintext, no authentication)."""
+        opts: dict[str, Any] = {}
+        if self.tls:
+            opts["ssl_context"] = ssl.create_default_context(cafile=self.ca)
+            opts["security_protocol"] = "SSL"
+        if self.username:
+            opts.update(security_protocol="SASL_SSL" if self.tls else "SASL_PLAINTEXT", sasl_mechanism=self.mechanism,
+                        sasl_plain_username=self.username, sasl_plain_password=self.password)
+        return opts
+
+    def explain_connect(self, exc: BaseException, cause: str = "") -> str:
+        """Why a connection failed, in one line a user can act on (the password never shown).
+
+        ``cause``: what aiokafka logged while connecting (:class:`ConnectCause`) -- it reports a
+        refused login or certificate only there, and raises "Unable to bootstrap"."""
+        text = explain(exc)
+        if cause and "unable to bootstrap" in text.lower():
+            text = cause
+        low = text.lower()
+        if self.username and ("authentication" in low or "sasl" in low or "credentials" in low):
+            return (f"the brokers refused the login ({text}); check the user name {self.username!r} and its "
+                    f"password, and the mechanism {self.mechanism}")
+        if isinstance(exc, ssl.SSLCertVerificationError) or "certificate" in low:
+            return f"TLS: the broker's certificate was not accepted ({text}); check ca= (now {self.ca or 'the system CAs'})"
+        if self.tls and ("wrong version" in low or "record layer" in low or "eof occurred" in low):
+            return f"TLS failed ({text}); is this port a TLS (SSL or SASL_SSL) listener?"
+        return text
+
+
+MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN")
+
+
+class ConnectCause(logging.Handler):
+    """While a client starts (``with ConnectCause() as cause:``), the last error aiokafka logged,
+    as one line without the address it repeats (``cause.text``)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.text = ""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        self.text = re.sub(r'^Unable connect to "[^"]*": ', "", message.splitlines()[0] if message else "")
+
+    def __enter__(self) -> "ConnectCause":
+        logging.getLogger("aiokafka").addHandler(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        logging.getLogger("aiokafka").removeHandler(self)
 
 
 def explain(exc: BaseException) -> str:

@@ -10,8 +10,8 @@ from typing import Any, Iterable, Sequence
 from aiokafka import AIOKafkaProducer
 from aiokafka import errors as kerr
 
-from ingest.kafka.settings import (LINGER_MS, MAX_BATCH_BYTES, MAX_DEAD_PAYLOAD, KafkaSettings, KafkaTransportError,
-                                   explain, quiet_stop)
+from ingest.kafka.settings import (LINGER_MS, MAX_BATCH_BYTES, MAX_DEAD_PAYLOAD, ConnectCause, KafkaSettings,
+                                   KafkaTransportError, explain, quiet_stop)
 from ingest.lifecycle import FlushingLifecycle
 
 __all__ = ["KafkaSink"]
@@ -39,12 +39,14 @@ class KafkaSink(FlushingLifecycle):
         producer = AIOKafkaProducer(
             bootstrap_servers=s.bootstrap, client_id=s.effective_client_id("producer"), acks="all",
             enable_idempotence=True, linger_ms=self.linger_ms, max_batch_size=MAX_BATCH_BYTES,
-            max_request_size=1_048_576, request_timeout_ms=30_000, retry_backoff_ms=200)
+            max_request_size=1_048_576, request_timeout_ms=30_000, retry_backoff_ms=200, **s.security_options())
         try:
-            await producer.start()
+            with ConnectCause() as cause:
+                await producer.start()
         except (kerr.KafkaError, OSError) as exc:
             await quiet_stop(producer)
-            raise KafkaTransportError(f"cannot connect to kafka://{s.bootstrap}: {explain(exc)}") from None
+            raise KafkaTransportError(f"cannot connect to kafka://{s.bootstrap}: "
+                                      f"{s.explain_connect(exc, cause.text)}") from None
         self._producer = producer
 
     async def close(self) -> None:

@@ -43,8 +43,8 @@ from aiokafka import errors as kerr
 
 from ingest.kafka import batches
 from ingest.kafka.batches import ValueBatch, batch_values
-from ingest.kafka.settings import (JOIN_TIMEOUT_S, MAX_PARTITION_FETCH_BYTES, KafkaSettings, KafkaTransportError,
-                                   explain, quiet_stop)
+from ingest.kafka.settings import (JOIN_TIMEOUT_S, MAX_PARTITION_FETCH_BYTES, ConnectCause, KafkaSettings,
+                                   KafkaTransportError, explain, quiet_stop)
 from ingest.lifecycle import Lifecycle
 from ingest.sources import Delivery
 
@@ -83,18 +83,19 @@ class KafkaSource(Lifecycle):
             enable_auto_commit=False, auto_offset_reset=s.offset_reset, fetch_max_wait_ms=s.fetch_max_wait_ms,
             value_deserializer=batch_values,     # values per record batch, see ingest.kafka.batches
             max_partition_fetch_bytes=MAX_PARTITION_FETCH_BYTES, request_timeout_ms=30_000,
-            session_timeout_ms=10_000, heartbeat_interval_ms=2_000, retry_backoff_ms=200)
+            session_timeout_ms=10_000, heartbeat_interval_ms=2_000, retry_backoff_ms=200, **s.security_options())
         missing = KafkaTransportError(f"{s.url}: topic {s.topic!r} does not exist (start the brokers with "
                              f"'ioc brokers start', which creates it)")
         try:
-            await consumer.start()
+            with ConnectCause() as cause:
+                await consumer.start()
             topics = await consumer.topics()
         except kerr.UnknownTopicOrPartitionError:
             await quiet_stop(consumer)
             raise missing from None
         except (kerr.KafkaError, OSError) as exc:
             await quiet_stop(consumer)
-            raise KafkaTransportError(f"cannot connect to {s.url}: {explain(exc)}") from None
+            raise KafkaTransportError(f"cannot connect to {s.url}: {s.explain_connect(exc, cause.text)}") from None
         if s.topic not in topics:
             await quiet_stop(consumer)
             raise missing

@@ -35,6 +35,7 @@ from urllib.parse import quote
 
 import pytest
 
+from certs import self_signed, uncomment
 from ingest.mqtt import MqttError, MqttSettings, MqttSource
 from ingest.formats import decode_many
 from ingest.sources import Feed
@@ -79,48 +80,6 @@ def registry() -> Registry:
 
 # ------------------------------------------------------------------------------- the broker
 
-def _self_signed(folder: Path, name: str) -> tuple[Path, Path]:
-    """A self-signed certificate for CN=127.0.0.1 with subjectAltName IP:127.0.0.1 (Python checks IP SANs)."""
-    crt, key = folder / f"{name}.crt", folder / f"{name}.key"
-    openssl = shutil.which("openssl")
-    if openssl:
-        subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                        "-subj", f"/CN={HOST}", "-addext", f"subjectAltName=IP:{HOST}",
-                        "-keyout", str(key), "-out", str(crt)], check=True, capture_output=True, timeout=60)
-        return crt, key
-    try:
-        import datetime
-        import ipaddress
-
-        from cryptography import x509
-        from cryptography.hazmat.primitives import hashes, serialization
-        from cryptography.hazmat.primitives.asymmetric import rsa
-        from cryptography.x509.oid import NameOID
-    except ImportError:
-        pytest.skip("needs the openssl command or the cryptography package to make a test certificate")
-    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, HOST)])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
-            .public_key(private.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=2))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(HOST))]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(private, hashes.SHA256()))
-    crt.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key.write_bytes(private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
-                                          serialization.NoEncryption()))
-    key.chmod(0o600)
-    return crt, key
-
-
-def _uncomment(text: str, line: str) -> str:
-    """``text`` with the template's ``#<line>`` made active (exactly one such line must exist)."""
-    new, n = re.subn(rf"^#{re.escape(line)}$", lambda m: line, text, flags=re.M)
-    assert n == 1, f"{TEMPLATE}: expected one commented line {'#' + line!r}, found {n}"
-    return new
-
-
 def render_secure_config(folder: Path, port: int, tls_port: int) -> str:
     """The template rendered as ``ioc brokers start`` renders it, with both optional sections switched on.
 
@@ -144,7 +103,7 @@ def render_secure_config(folder: Path, port: int, tls_port: int) -> str:
     for line in PASSWORD_LINES + TLS_LINES:
         assert f"\n#{line}\n" in template + "\n", f"{TEMPLATE}: the optional line {'#' + line!r} changed"
         rendered = line.replace("@DATA_DIR@", str(folder)).replace("@BIND@", HOST)
-        text = _uncomment(text, rendered)
+        text = uncomment(text, rendered, TEMPLATE)
     text, n = re.subn(rf"^listener 8883 {re.escape(HOST)}$", f"listener {tls_port} {HOST}", text, flags=re.M)
     assert n == 1
     assert len(re.findall(r"^allow_anonymous ", text, flags=re.M)) == 2    # true (listener), then false (last wins)
@@ -181,10 +140,10 @@ def secure_broker(tmp_path_factory: pytest.TempPathFactory):
     password = f"pw-{secrets.token_hex(8)}"
     subprocess.run(["mosquitto_passwd", "-c", "-b", str(folder / "passwd"), USER, password],
                    check=True, capture_output=True, timeout=30)
-    ca, _ = _self_signed(folder, "server")             # the names the template's TLS section expects
+    ca, _ = self_signed(folder, "server")             # the names the template's TLS section expects
     other_dir = folder / "other"
     other_dir.mkdir()
-    other_ca, _ = _self_signed(other_dir, "other")
+    other_ca, _ = self_signed(other_dir, "other")
     port = free_port()
     tls_port = free_port()
     while tls_port == port:

@@ -41,7 +41,8 @@ def test_templates_render_completely():
     assert re.search(r"^#password_file ", conf, re.M) and re.search(r"^#listener 8883 ", conf, re.M)
 
     props = B._render(B.DEPLOY / "kafka" / "server.properties",
-                      {"KAFKA_PORT": "9100", "CONTROLLER_PORT": "9101", "LOG_DIRS": "/d/kafka/data"})
+                      {"KAFKA_PORT": "9100", "CONTROLLER_PORT": "9101", "LOG_DIRS": "/d/kafka/data",
+                       "KAFKA_DIR": "/d/kafka"})
     settings = dict(line.split("=", 1) for line in props.splitlines() if line and not line.startswith("#"))
     assert settings["process.roles"] == "broker,controller"
     assert settings["node.id"] == "1"
@@ -52,6 +53,8 @@ def test_templates_render_completely():
     assert settings["num.partitions"] == "6"
     assert settings["offsets.topic.replication.factor"] == "1"
     assert settings["group.initial.rebalance.delay.ms"] == "0"
+    assert not any(k.startswith(("sasl.", "ssl.")) for k in settings)      # the SASL_SSL section: commented out
+    assert re.search(r"^#ssl\.keystore\.location=/d/kafka/broker\.pem$", props, re.M)
 
 
 def test_unknown_placeholder_is_an_error(tmp_path):
