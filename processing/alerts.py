@@ -17,6 +17,10 @@ silent sensor, ``info`` for sensor faults that are not city incidents (a
 flatline, a gap, invalid values), ``warning`` otherwise.  It can only rise
 during an alert; an acknowledged alert whose severity rises returns to open.
 
+Every change is reported as a typed :class:`Change` (``opened``, ``reopened``, ``updated``,
+``acknowledged``, ``cleared``, ``resolved``, with the alert before and after), in the order
+it was made, so the alerting engine turns changes into events without comparing copies.
+
 Intake is vectorised: :meth:`AlertList.ingest` sorts a scored batch by sensor
 and time once, finds the runs of flagged readings with numpy, and reduces each
 run (peak score, reasons, count) with ``reduceat``; Python objects are made per
@@ -41,8 +45,8 @@ from processing.errors import IocError
 
 T = TypeVar("T")
 
-__all__ = ["ALERT_KINDS", "Alert", "AlertConfig", "AlertError", "AlertList", "SEVERITIES", "SEVERITY_RANK", "STATES", "feed_sort_key",
-           "kind_of", "replacer"]
+__all__ = ["ALERT_KINDS", "CHANGE_TYPES", "Alert", "AlertConfig", "AlertError", "AlertList", "Change", "SEVERITIES",
+           "SEVERITY_RANK", "STATES", "feed_sort_key", "kind_of", "replacer"]
 
 SEVERITIES: tuple[str, ...] = ("info", "warning", "critical")
 STATES: tuple[str, ...] = ("open", "acknowledged", "resolved")
@@ -149,6 +153,31 @@ def replacer(cls: type[T]) -> Callable[..., T]:
 
 _with = replacer(Alert)
 
+#: what can happen to an alert, in :class:`Change`
+CHANGE_TYPES: tuple[str, ...] = ("opened", "reopened", "updated", "acknowledged", "cleared", "resolved")
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One transition of one alert, as :class:`AlertList` made it.
+
+    ``opened``: a new alert (``before`` is None); ``reopened``: its condition rose again after
+    clearing (one more occurrence); ``updated``: the condition goes on (newest value, peak,
+    maybe a higher severity); ``acknowledged``; ``cleared``: the condition went off;
+    ``resolved``: closed by a person or by the auto-resolve."""
+
+    type: str
+    before: Alert | None
+    after: Alert
+
+    @property
+    def alert_id(self) -> int:
+        return self.after.id
+
+    @property
+    def severity_rose(self) -> bool:
+        return self.before is not None and SEVERITY_RANK[self.after.severity] > SEVERITY_RANK[self.before.severity]
+
 
 def feed_sort_key(alert: Alert) -> tuple:
     """Order for a display: open before acknowledged before resolved, then most severe, then newest."""
@@ -198,8 +227,8 @@ class AlertList:
         return sum(1 for a in self._alerts.values() if a.state == state)
 
     # ------------------------------------------------------------- intake
-    def ingest(self, batch: ReadingBatch, alert: np.ndarray, score: np.ndarray, reasons: np.ndarray) -> list[int]:
-        """Take the scored readings of one batch; returns the ids of alerts opened or changed.
+    def ingest(self, batch: ReadingBatch, alert: np.ndarray, score: np.ndarray, reasons: np.ndarray) -> list[Change]:
+        """Take the scored readings of one batch; returns the changes it made, in order.
 
         ``alert``, ``score`` and ``reasons`` are the core's per-reading outputs
         (``Scores.alert``, ``Scores.score``, ``Scores.reasons``) in batch order.
@@ -225,7 +254,7 @@ class AlertList:
         prev[first] = self._flag[s[first]]
         onset = a & ~prev
         starts = a & (~prev | first)       # a run of flagged readings begins (new, or carried over)
-        changed: list[int] = []
+        changed: list[Change] = []
 
         # runs carried over from the previous batch that end on this batch's first reading
         for row in np.flatnonzero(first & ~a & prev).tolist():
@@ -246,17 +275,19 @@ class AlertList:
                        bits.tolist(), count.tolist(), ended.tolist(), t[after].tolist())
             for (i, is_onset, first_bits, t0, t1, last_v, pk, bb, n, end, t_end) in cols:
                 if is_onset:
-                    aid = self._raise(i, kind_of(first_bits), t0, t1, last_v, pk, bb, n)
-                    self._active[i] = aid
-                    changed.append(aid)
-                elif self._continue(int(self._active[i]), t1, last_v, pk, bb, n):
-                    changed.append(int(self._active[i]))
+                    change = self._raise(i, kind_of(first_bits), t0, t1, last_v, pk, bb, n)
+                    self._active[i] = change.alert_id
+                    changed.append(change)
+                else:
+                    going_on = self._continue(int(self._active[i]), t1, last_v, pk, bb, n)
+                    if going_on is not None:
+                        changed.append(going_on)
                 if end:
                     self._clear_run(i, t_end, changed)
 
         last = np.r_[np.flatnonzero(first)[1:], m] - 1
         self._flag[s[last]] = a[last]
-        return _unique(changed)
+        return changed
 
     def watch_from(self, t: float) -> None:
         """Measure silence from ``t`` (e.g. the process start or the live start) for sensors
@@ -273,10 +304,10 @@ class AlertList:
         display's *offline* and the silent alert share."""
         return np.flatnonzero(self._silence >= 0)
 
-    def check_silence(self, last_seen: np.ndarray, now: float) -> list[int]:
+    def check_silence(self, last_seen: np.ndarray, now: float) -> list[Change]:
         """Open a ``silent`` alert for each sensor whose newest reading (``last_seen``,
         epoch seconds, NaN = never, ignored) is more than ``silence_factor`` intervals
-        before ``now``; clear it when the sensor reports again.  Returns changed ids.
+        before ``now``; clear it when the sensor reports again.  Returns the changes.
 
         Silence is measured from the newest reading or from when this list started
         watching (:meth:`watch_from`; by default the ``now`` of the first call),
@@ -292,25 +323,24 @@ class AlertList:
             since = np.where(np.isnan(seen), np.nan, np.maximum(seen, self._watch_from))
             silent = (now - since) > self.config.silence_factor * self.registry.interval_s
         tracked = self._silence >= 0
-        changed: list[int] = []
+        changed: list[Change] = []
         for i in np.flatnonzero(silent & ~tracked).tolist():
-            aid = self._raise(i, "silent", now, now, float("nan"), 1.0, int(Reason.SILENT), 0)
-            self._silence[i] = aid
-            changed.append(aid)
+            change = self._raise(i, "silent", now, now, float("nan"), 1.0, int(Reason.SILENT), 0)
+            self._silence[i] = change.alert_id
+            changed.append(change)
         for i in np.flatnonzero(~silent & tracked).tolist():
             aid = int(self._silence[i])
             self._silence[i] = -1
-            if self._mark_cleared(aid, now):
-                changed.append(aid)
+            cleared = self._mark_cleared(aid, now)
+            if cleared is not None:
+                changed.append(cleared)
         return changed
 
-    def tick(self, now: float) -> list[int]:
+    def tick(self, now: float) -> list[Change]:
         """Resolve cleared alerts whose condition has stayed off for ``auto_resolve_s``."""
         due = [aid for aid in self._cleared
                if self._alerts[aid].cleared_at + self.config.auto_resolve_s <= now]  # type: ignore[operator]
-        for aid in sorted(due):
-            self._close(aid, _SYSTEM, now, "auto-resolved: condition cleared")
-        return sorted(due)
+        return [self._close(aid, _SYSTEM, now, "auto-resolved: condition cleared") for aid in sorted(due)]
 
     def restore(self, alerts: Iterable[Alert], next_id: int, rev: int = 0) -> None:
         """Rebuild the list from stored alerts after a restart (an empty list only).
@@ -345,17 +375,18 @@ class AlertList:
         self._resolved = deque(i for i in self._resolved if i in self._alerts)
 
     # ---------------------------------------------------------- operators
-    def acknowledge(self, alert_id: int, by: str, now: float) -> Alert:
-        """An officer takes the alert; acknowledging twice keeps the first acknowledgement."""
+    def acknowledge(self, alert_id: int, by: str, now: float) -> Change | None:
+        """An officer takes the alert; acknowledging twice keeps the first acknowledgement (None)."""
         who = _name(by)
         a = self.get(alert_id)
         if a.state == "resolved":
             raise AlertError(f"alert {alert_id} is already resolved")
         if a.state == "acknowledged":
-            return a
-        return self._put(_with(a, state="acknowledged", acknowledged_by=who, acknowledged_at=now))
+            return None
+        return Change("acknowledged", a, self._put(_with(a, state="acknowledged", acknowledged_by=who,
+                                                         acknowledged_at=now)))
 
-    def resolve(self, alert_id: int, by: str, now: float, comment: str = "") -> Alert:
+    def resolve(self, alert_id: int, by: str, now: float, comment: str = "") -> Change:
         """Close the alert.  If its condition is still on, it is not raised again until it clears."""
         who = _name(by)
         a = self.get(alert_id)
@@ -371,7 +402,7 @@ class AlertList:
         return alert
 
     def _raise(self, i: int, kind: str, t0: float, t1: float, value: float, peak: float, bits: int,
-               n: int) -> int:
+               n: int) -> Change:
         sev = _severity(kind, bits)
         key = (i, kind)
         aid = self._by_key.get(key)
@@ -379,45 +410,43 @@ class AlertList:
             a = self._alerts[aid]
             rises = SEVERITY_RANK[sev] > SEVERITY_RANK[a.severity]
             self._cleared.discard(aid)
-            self._put(_with(
+            return Change("reopened", a, self._put(_with(
                 a, cleared_at=None, occurrences=a.occurrences + 1, last_at=max(a.last_at, t1), last_value=value,
                 peak_score=max(a.peak_score, peak), reasons=a.reasons | bits, readings=a.readings + n,
-                severity=sev if rises else a.severity, state="open" if rises else a.state))
-            return aid
+                severity=sev if rises else a.severity, state="open" if rises else a.state)))
         aid = self._next_id
         self._next_id += 1
         self._by_key[key] = aid
-        self._put(Alert(id=aid, sensor=i, sensor_id=self._ids[i], kind=kind, severity=sev, state="open",
-                        opened_at=t0, last_at=t1, peak_score=peak, last_value=value, reasons=bits, readings=n))
-        return aid
+        return Change("opened", None, self._put(Alert(
+            id=aid, sensor=i, sensor_id=self._ids[i], kind=kind, severity=sev, state="open", opened_at=t0,
+            last_at=t1, peak_score=peak, last_value=value, reasons=bits, readings=n)))
 
-    def _continue(self, aid: int, t1: float, value: float, peak: float, bits: int, n: int) -> bool:
+    def _continue(self, aid: int, t1: float, value: float, peak: float, bits: int, n: int) -> Change | None:
         a = self._alerts.get(aid)
         if a is None or a.state == "resolved":
-            return False
+            return None
         sev = _severity(a.kind, a.reasons | bits)
         rises = SEVERITY_RANK[sev] > SEVERITY_RANK[a.severity]
-        self._put(_with(
+        return Change("updated", a, self._put(_with(
             a, last_at=max(a.last_at, t1), last_value=value, peak_score=max(a.peak_score, peak),
             reasons=a.reasons | bits, readings=a.readings + n, severity=sev if rises else a.severity,
-            state="open" if rises else a.state))
-        return True
+            state="open" if rises else a.state)))
 
-    def _clear_run(self, i: int, t: float, changed: list[int]) -> None:
+    def _clear_run(self, i: int, t: float, changed: list[Change]) -> None:
         aid = int(self._active[i])
         self._active[i] = -1
-        if aid >= 0 and self._mark_cleared(aid, t):
-            changed.append(aid)
+        cleared = self._mark_cleared(aid, t) if aid >= 0 else None
+        if cleared is not None:
+            changed.append(cleared)
 
-    def _mark_cleared(self, aid: int, t: float) -> bool:
+    def _mark_cleared(self, aid: int, t: float) -> Change | None:
         a = self._alerts.get(aid)
         if a is None or a.state == "resolved" or a.cleared_at is not None:
-            return False
-        self._put(_with(a, cleared_at=t))
+            return None
         self._cleared.add(aid)
-        return True
+        return Change("cleared", a, self._put(_with(a, cleared_at=t)))
 
-    def _close(self, aid: int, who: str, now: float, comment: str) -> Alert:
+    def _close(self, aid: int, who: str, now: float, comment: str) -> Change:
         a = self._alerts[aid]
         self._cleared.discard(aid)
         if self._by_key.get((a.sensor, a.kind)) == aid:
@@ -427,7 +456,7 @@ class AlertList:
         while len(self._resolved) > self.config.keep_resolved:
             old = self._resolved.popleft()
             self._alerts.pop(old, None)
-        return out
+        return Change("resolved", a, out)
 
 
 def _name(by: str) -> str:
@@ -438,6 +467,3 @@ def _name(by: str) -> str:
         raise AlertError("an officer's name must be at most 64 characters")
     return who
 
-
-def _unique(ids: list[int]) -> list[int]:
-    return list(dict.fromkeys(ids))

@@ -4,13 +4,19 @@ Pure: no I/O, every clock an argument.  Built on :class:`processing.alerts.Alert
 (vectorised intake: numpy finds the runs of flagged readings, one Python object
 per *alert*, never per reading) and adds what pushes alerts to people::
 
-    reading flags ─▶ AlertList (dedup by sensor + kind, auto-resolve, silence) ─▶ changed alert ids
+    reading flags ─▶ AlertList (dedup by sensor + kind, auto-resolve, silence) ─▶ typed Changes, in order
                                   │
-                 AlertEngine._sync: per changed alert → events + notices
+                 AlertEngine._sync: per Change → events + notices
                    opened      → route (rules → team), silenced? grouped into an incident? else notify level 0
-                   re-rose     → a *flap*: same alert, counted, never re-notified; ``flapping`` past the threshold
-                   severity ↑  → Update to the current level
+                   reopened    → a *flap*: same alert, counted, never re-notified; ``flapping`` past the threshold
+                   severity ↑  → Update to the current level (a reopened or updated alert whose severity rose)
+                   cleared     → recorded; the alert resolves itself later unless it re-rises
                    resolved    → Cancel on the team's topics
+
+The list owns each alert's lifecycle record (:class:`~processing.alerts.Alert`); the engine
+keeps, per alert, the routing state around the newest record (:class:`Routed`) and never
+compares two records to find out what happened: each :class:`~processing.alerts.Change`
+says it.
     tick(now) ─▶ auto-resolve, escalation (not acknowledged after N min and still on → next level),
                  end of a maintenance window (a still-active silenced alert is notified then)
 
@@ -30,7 +36,7 @@ import numpy as np
 from processing.alerting.config import AlertingConfig, Team
 from processing.alerting.roster import Roster
 from processing.alerting.routing import Router
-from processing.alerts import SEVERITY_RANK, Alert, AlertConfig, AlertError, AlertList, replacer
+from processing.alerts import Alert, AlertConfig, AlertError, AlertList, Change, replacer
 from processing.batch import ReadingBatch
 from processing.registry import Registry
 
@@ -242,11 +248,11 @@ class AlertEngine:
     def acknowledge(self, alert_id: int, by: str, now: float, comment: str = "") -> Outcome:
         """An officer takes the alert: escalation stops."""
         r = self.get(alert_id)
-        before = r.alert.state
-        a = self.list.acknowledge(alert_id, by, now)
+        change = self.list.acknowledge(alert_id, by, now)
         acc = _Acc()
-        if before == "acknowledged":
+        if change is None:                  # acknowledged already: the first acknowledgement stands
             return acc.done()
+        a = change.after
         ev = self._event(acc, alert_id, "acknowledged", now, by=a.acknowledged_by or by, level=r.level,
                          detail=str(comment).strip()[:500])
         r = _with(r, alert=a, escalate_at=None)
@@ -274,9 +280,8 @@ class AlertEngine:
     def resolve(self, alert_id: int, by: str, now: float, comment: str = "") -> Outcome:
         """Close the alert with a comment."""
         self.get(alert_id)
-        self.list.resolve(alert_id, by, now, comment)
         acc = _Acc()
-        self._sync([alert_id], now, acc)
+        self._sync([self.list.resolve(alert_id, by, now, comment)], now, acc)
         return acc.done()
 
     # ------------------------------------------------------------ restore
@@ -331,18 +336,13 @@ class AlertEngine:
         self._put(acc, _with(r, level=0, notified_at=now,
                                            escalate_at=self.router.escalation_due(team, 0, now)))
 
-    def _sync(self, ids: Iterable[int], now: float, acc: _Acc) -> None:
-        for aid in ids:
-            try:
-                a = self.list.get(aid)
-            except AlertError:          # pruned already
-                self._routed.pop(aid, None)
-                continue
-            old = self._routed.get(aid)
-            if old is None:
-                self._opened(a, now, acc)
+    def _sync(self, changes: Iterable[Change], now: float, acc: _Acc) -> None:
+        for c in changes:
+            old = self._routed.get(c.alert_id)
+            if old is None:             # opened (or a record the engine never routed: route it now)
+                self._opened(c.after, now, acc)
             else:
-                self._changed(old, a, now, acc)
+                self._changed(old, c, now, acc)
         self._prune()
 
     def _prune(self) -> None:
@@ -402,17 +402,17 @@ class AlertEngine:
         for r in members:
             self._put(acc, _with(self._routed[r.id], incident=inc.id))
 
-    def _changed(self, old: Routed, a: Alert, now: float, acc: _Acc) -> None:
-        o = old.alert
+    def _changed(self, old: Routed, c: Change, now: float, acc: _Acc) -> None:
+        a, o = c.after, c.before or old.alert
         r = _with(old, alert=a)
-        if a.occurrences > o.occurrences:
-            flaps = r.flaps + (a.occurrences - o.occurrences)
+        if c.type == "reopened":
+            flaps = r.flaps + 1
             self._event(acc, a.id, "flap", now, level=r.level, detail=f"re-rose, flap {flaps}")
             r = _with(r, flaps=flaps)
             if flaps >= self.config.engine.flap_threshold and not r.flapping:
                 self._event(acc, a.id, "flapping", now, level=r.level, detail=f"{flaps} flaps")
                 r = _with(r, flapping=True)
-        if SEVERITY_RANK[a.severity] > SEVERITY_RANK[o.severity]:
+        if c.severity_rose:
             ev = self._event(acc, a.id, "severity", now, level=r.level, detail=f"{o.severity} -> {a.severity}")
             if r.notified_at is not None and r.incident is None:
                 team = self.config.team(r.team)
@@ -420,9 +420,9 @@ class AlertEngine:
                 if a.state == "open" and o.state == "acknowledged":
                     r = _with(r, notified_at=now, escalate_at=self.router.escalation_due(
                         team, r.level, now))
-        if a.cleared_at is not None and o.cleared_at is None:
+        if c.type == "cleared":
             self._event(acc, a.id, "cleared", now, level=r.level, detail="condition cleared")
-        if a.state == "resolved" and o.state != "resolved":
+        if c.type == "resolved":
             ev = self._event(acc, a.id, "resolved", a.resolved_at or now, by=a.resolved_by or "system",
                              level=r.level, detail=a.comment)
             r = _with(r, escalate_at=None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from processing.alerts import Alert, AlertConfig, AlertError, AlertList, feed_sort_key, kind_of
+from processing.alerts import Alert, AlertConfig, AlertError, AlertList, Change, feed_sort_key, kind_of
 from processing.batch import ReadingBatch
 from processing.core import AnomalyCore
 from processing.reasons import Reason
@@ -15,11 +15,20 @@ LIM = int(Reason.LIMIT)
 STUCK = int(Reason.STUCK)
 
 
-def feed(al: AlertList, rows: list[tuple[int, float, float, bool, float, int]]) -> list[int]:
+def ids(changes: list[Change]) -> list[int]:
+    """The alerts the changes touched, each once, in order."""
+    return list(dict.fromkeys(c.alert_id for c in changes))
+
+
+def changes(al: AlertList, rows: list[tuple[int, float, float, bool, float, int]]) -> list[Change]:
     """rows of (sensor, ts, value, alert flag, score, reasons)."""
     s, t, v, a, sc, rs = zip(*rows)
     batch = ReadingBatch.from_arrays(s, t, v)
     return al.ingest(batch, np.array(a), np.array(sc), np.array(rs, dtype=np.uint16))
+
+
+def feed(al: AlertList, rows: list[tuple[int, float, float, bool, float, int]]) -> list[int]:
+    return ids(changes(al, rows))
 
 
 @pytest.fixture
@@ -58,8 +67,8 @@ def test_clearing_marks_cleared_then_auto_resolves(al: AlertList) -> None:
     feed(al, [(2, 120.0, 1.0, False, 0.0, 0)])
     a = al.get(aid)
     assert a.cleared_at == 120.0 and a.state == "open" and not a.active
-    assert al.tick(300.0) == []                    # 180 s after clearing: not yet
-    assert al.tick(420.0) == [aid]                 # 300 s after clearing
+    assert ids(al.tick(300.0)) == []                    # 180 s after clearing: not yet
+    assert ids(al.tick(420.0)) == [aid]                 # 300 s after clearing
     a = al.get(aid)
     assert a.state == "resolved" and a.resolved_by == "system" and a.resolved_at == 420.0
 
@@ -94,23 +103,28 @@ def test_many_runs_in_one_batch_are_found_with_numpy(al: AlertList) -> None:
 def test_silence_opens_a_critical_alert_and_clears_when_the_sensor_returns(al: AlertList) -> None:
     last_seen = np.array([1000.0, 1000.0 - 181.0, np.nan, 990.0])
     al.watch_from(0.0)                                       # watching since long before
-    (aid,) = al.check_silence(last_seen, now=1000.0)        # sensor 1: 181 s > 3 x 60 s
+    (aid,) = ids(al.check_silence(last_seen, now=1000.0))        # sensor 1: 181 s > 3 x 60 s
     a = al.get(aid)
     assert (a.sensor, a.kind, a.severity, a.opened_at) == (1, "silent", "critical", 1000.0)
-    assert al.check_silence(last_seen, now=1000.0) == []     # not twice; never-reported sensor 2 ignored
+    assert ids(al.check_silence(last_seen, now=1000.0)) == []     # not twice; never-reported sensor 2 ignored
     assert al.silent_sensors().tolist() == [1]               # what the display shows offline
     last_seen[1] = 1010.0
-    assert al.check_silence(last_seen, now=1020.0) == [aid]
+    assert ids(al.check_silence(last_seen, now=1020.0)) == [aid]
     assert al.get(aid).cleared_at == 1020.0
     assert al.silent_sensors().tolist() == []
 
 
 def test_acknowledge_and_resolve_record_who_and_when(al: AlertList) -> None:
     (aid,) = feed(al, [(1, 60.0, 9.0, True, 0.8, DEV)])
-    a = al.acknowledge(aid, "  Nguyễn Văn An ", now=100.0)
+    ack = al.acknowledge(aid, "  Nguyễn Văn An ", now=100.0)
+    a = ack.after
+    assert ack.type == "acknowledged" and ack.before.state == "open"
     assert (a.state, a.acknowledged_by, a.acknowledged_at) == ("acknowledged", "Nguyễn Văn An", 100.0)
-    assert al.acknowledge(aid, "Someone Else", now=110.0).acknowledged_by == "Nguyễn Văn An"
-    r = al.resolve(aid, "Trần Thị Bình", now=200.0, comment="đã kiểm tra")
+    assert al.acknowledge(aid, "Someone Else", now=110.0) is None          # the first acknowledgement stands
+    assert al.get(aid).acknowledged_by == "Nguyễn Văn An"
+    done = al.resolve(aid, "Trần Thị Bình", now=200.0, comment="đã kiểm tra")
+    r = done.after
+    assert done.type == "resolved" and done.before == a
     assert (r.state, r.resolved_by, r.resolved_at, r.comment) == ("resolved", "Trần Thị Bình", 200.0, "đã kiểm tra")
     with pytest.raises(AlertError, match="already resolved"):
         al.resolve(aid, "x", now=300.0)
@@ -174,7 +188,7 @@ def test_intake_from_the_real_core_creates_objects_per_alert_not_per_reading() -
     sensor = np.tile(np.arange(50), 200)
     batch = ReadingBatch.from_arrays(sensor, np.repeat(t, 50), values.reshape(-1))
     scores = core.update(batch)
-    changed = al.ingest(batch, scores.alert, scores.score, scores.reasons)
+    changed = ids(al.ingest(batch, scores.alert, scores.score, scores.reasons))
     assert 7 in {al.get(i).sensor for i in changed}
     assert len(al) < 20                              # 10,000 readings, a handful of alerts
 
@@ -184,15 +198,15 @@ def test_a_restart_does_not_flood_with_silent_alerts(al: AlertList) -> None:
     checkpoint) get one full silence_factor x interval (3 x 60 s) from the start to report."""
     start = 50_000.0
     last_seen = np.array([start - 86_400.0, start - 7200.0, np.nan, start - 10.0])
-    assert al.check_silence(last_seen, now=start) == []              # the first check is the start
+    assert ids(al.check_silence(last_seen, now=start)) == []              # the first check is the start
     assert al.watching_since == start
-    assert al.check_silence(last_seen, now=start + 180.0) == []      # not yet a full 3 x 60 s
+    assert ids(al.check_silence(last_seen, now=start + 180.0)) == []      # not yet a full 3 x 60 s
     last_seen[1] = start + 100.0                                     # sensors 1 and 3 report in time
     last_seen[3] = start + 50.0
-    changed = al.check_silence(last_seen, now=start + 181.0)
+    changed = ids(al.check_silence(last_seen, now=start + 181.0))
     assert sorted(al.get(i).sensor for i in changed) == [0]          # only the one still silent
     assert al.get(changed[0]).opened_at == start + 181.0
-    changed = al.check_silence(last_seen, now=start + 300.0)         # sensor 1's own 3 intervals pass
+    changed = ids(al.check_silence(last_seen, now=start + 300.0))         # sensor 1's own 3 intervals pass
     assert sorted(al.get(i).sensor for i in changed) == [1, 3]
     assert not any(a.sensor == 2 for a in al.alerts())               # never reported: no silent alert
 
@@ -201,6 +215,33 @@ def test_watch_from_sets_the_start_explicitly(al: AlertList) -> None:
     live = 10_000.0
     al.watch_from(live)
     last_seen = np.array([live - 5000.0, live + 100.0, live + 100.0, live + 100.0])
-    assert al.check_silence(last_seen, now=live + 170.0) == []
-    (aid,) = al.check_silence(last_seen, now=live + 181.0)
+    assert ids(al.check_silence(last_seen, now=live + 170.0)) == []
+    (aid,) = ids(al.check_silence(last_seen, now=live + 181.0))
     assert al.get(aid).sensor == 0
+
+
+def test_every_change_comes_typed_in_the_order_it_was_made_with_the_record_before_and_after(al: AlertList) -> None:
+    # one batch: sensor 1 rises, clears, rises again -- one alert, three changes
+    got = changes(al, [(1, 60.0, 9.0, True, 0.8, DEV), (1, 120.0, 1.0, False, 0.0, 0),
+                       (1, 180.0, 12.0, True, 0.9, DEV)])
+    assert [c.type for c in got] == ["opened", "cleared", "reopened"]
+    opened, cleared, reopened = got
+    assert opened.before is None and opened.after.occurrences == 1 and not opened.severity_rose
+    assert cleared.before == opened.after and cleared.after.cleared_at == 120.0
+    assert reopened.before == cleared.after and reopened.after.occurrences == 2 and reopened.after.cleared_at is None
+    assert not reopened.severity_rose
+    assert len({c.alert_id for c in got}) == 1 and al.get(opened.alert_id) == reopened.after
+    # the run goes on in the next batch and breaches a hard limit: severity rises
+    (going,) = changes(al, [(1, 240.0, 98.0, True, 0.9, DEV | LIM)])
+    assert going.type == "updated" and going.severity_rose and going.after.severity == "critical"
+    assert going.before.severity == "warning" and going.after.readings == 3
+    (off,) = changes(al, [(1, 300.0, 2.0, False, 0.0, 0)])
+    (auto,) = al.tick(300.0 + 300.0)
+    assert off.type == "cleared" and auto.type == "resolved" and auto.after.resolved_by == "system"
+    # silence: opened, then cleared when the sensor reports again
+    last_seen = np.array([0.0, 300.0, 0.0, 0.0])
+    al.watch_from(0.0)
+    silent = al.check_silence(last_seen, now=400.0)
+    assert {c.type for c in silent} == {"opened"} and {c.after.kind for c in silent} == {"silent"}
+    back = al.check_silence(np.full(4, 400.0), now=410.0)
+    assert {c.type for c in back} == {"cleared"} and ids(back) == ids(silent)
