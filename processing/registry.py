@@ -57,6 +57,8 @@ class Registry:
     limit_low: np.ndarray = field(init=False, repr=False, compare=False)
     limit_high: np.ndarray = field(init=False, repr=False, compare=False)
     kind_code: np.ndarray = field(init=False, repr=False, compare=False)
+    valid_min: np.ndarray = field(init=False, repr=False, compare=False)    # the kind's possible range
+    valid_max: np.ndarray = field(init=False, repr=False, compare=False)
     domain_code: np.ndarray = field(init=False, repr=False, compare=False)
     ward_code: np.ndarray = field(init=False, repr=False, compare=False)
 
@@ -82,6 +84,8 @@ class Registry:
         object.__setattr__(self, "limit_high", frozen(
             [nan if s.limit_high is None else s.limit_high for s in self.sensors], np.float64))
         object.__setattr__(self, "kind_code", frozen([kinds.index(s.kind) for s in self.sensors], np.int16))
+        object.__setattr__(self, "valid_min", frozen([KINDS[s.kind].valid_min for s in self.sensors], np.float64))
+        object.__setattr__(self, "valid_max", frozen([KINDS[s.kind].valid_max for s in self.sensors], np.float64))
         object.__setattr__(self, "domain_code", frozen([DOMAINS.index(s.domain) for s in self.sensors], np.int16))
         object.__setattr__(self, "ward_code", frozen([wards.index(s.ward) for s in self.sensors], np.int16))
 

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from processing.kinds import KINDS
 from processing.registry import Registry
 
 __all__ = ["FAULT_CODES", "NON_FINITE", "OK", "OUT_OF_RANGE", "UNKNOWN_SENSOR", "Limits", "count_faults", "faults"]
@@ -40,11 +39,8 @@ class Limits:
 
     @classmethod
     def of(cls, registry: Registry) -> "Limits":
-        kinds = [s.kind for s in registry.sensors]
-        lo = np.array([KINDS[k].valid_min for k in kinds], dtype=np.float64)
-        hi = np.array([KINDS[k].valid_max for k in kinds], dtype=np.float64)
-        lo.flags.writeable = hi.flags.writeable = False
-        return cls(lo, hi)
+        """The registry's ranges (its read-only ``valid_min`` / ``valid_max`` arrays, not copied)."""
+        return cls(registry.valid_min, registry.valid_max)
 
     def __len__(self) -> int:
         return int(self.lo.size)

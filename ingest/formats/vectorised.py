@@ -17,13 +17,9 @@ from ingest.formats.senml import resolve_times
 from ingest.units import KIND_NAMES, OFFSET, SCALE, UNIT_INDEX, accepted
 from processing.batch import ReadingBatch
 from processing.kinds import KINDS
+from processing.validate import OK, Limits, faults
 
 __all__ = ["finish"]
-
-_VMIN = np.array([KINDS[k].valid_min for k in KIND_NAMES], dtype=np.float64)
-_VMAX = np.array([KINDS[k].valid_max for k in KIND_NAMES], dtype=np.float64)
-_VMIN.setflags(write=False)
-_VMAX.setflags(write=False)
 
 
 def _floats(xs: list) -> tuple[np.ndarray, list[int]]:
@@ -159,7 +155,8 @@ def finish(acc: Columns, messages: Sequence[tuple[str, Any]], starts: list[int])
         canon = values * scale + OFFSET[kc, np.maximum(ucode, 0)]
     finite_v = np.isfinite(values)
     finite_t = np.isfinite(ts)
-    ok = known & finite_v & finite_t & (canon >= _VMIN[kc]) & (canon <= _VMAX[kc])
+    limits = Limits.of(registry)
+    ok = faults(idx, ts, canon, limits) == OK          # the one rule (processing.validate); reasons below
     if not ok.all():
         for r in np.flatnonzero(~ok).tolist():
             if r in problems:
@@ -178,7 +175,7 @@ def finish(acc: Columns, messages: Sequence[tuple[str, Any]], starts: list[int])
                 sent = "" if ucode is None or ucode[r] == 0 or units[r] == unit else \
                     f" (sent {values[r]:g} {units[r]})"
                 add(r, "out_of_range", f"value {canon[r]:g} {unit}{sent} is outside the possible range "
-                                       f"{_VMIN[kc[r]]:g}..{_VMAX[kc[r]]:g} {unit} of {kind} sensor {sid}")
+                                       f"{limits.lo[idx[r]]:g}..{limits.hi[idx[r]]:g} {unit} of {kind} sensor {sid}")
     if problems:
         for r, (code, whys) in problems.items():
             mi = bisect_right(starts, r) - 1
