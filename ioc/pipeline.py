@@ -79,11 +79,12 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Mapping, Protocol
 import numpy as np
 
 from dashboard.source import SensorExtras, Snapshot
-from ingest.sources import Delivery, FeedItem
+from ingest.sources import FeedItem
 from ioc.alerting.dispatcher import AlertService, Dispatcher
 from ioc.alerting.wiring import NOT_CONFIGURED, build_alerting
 from ioc.citydata import extras_from_registry
 from ioc.metrics import STAGES, Histogram, Rate
+from ioc.simulated_feed import ResumedStream, SimulatedFeed
 from ioc.snapshot import LiveFigures, SnapshotBuilder
 from processing.alerting.engine import Routed
 from processing.alarm_rate import FLOOD_WINDOW_S, AlarmRate, alarm_rate
@@ -181,29 +182,6 @@ def source_key(source: str | None, seed: int) -> str:
 
 # ------------------------------------------------------------ warm start
 
-class _ResumedStream:
-    """The simulator's stream of readings newer than ``after``, with the anomaly schedule of the run
-    that began the city (no anomaly before ``anomalies_from``), so it continues that run exactly.
-
-    A :class:`~simulators.city.CityStream` places no anomaly before its start plus its warm-up;
-    it starts here at ``anomalies_from`` when that lies in the generation chunk of ``after`` (else
-    at the chunk's start, which places the same anomalies), and what it returns up to ``after``
-    is dropped."""
-
-    def __init__(self, sim: CitySimulator, after: float, anomalies_from: float) -> None:
-        t_next = float(np.nextafter(after, np.inf))
-        chunk = sim.chunk_start(sim.chunk_of(t_next))
-        t0 = min(t_next, max(anomalies_from, chunk))
-        self._stream = sim.stream(t0, warmup_s=max(0.0, anomalies_from - t0))
-        self._after = after
-
-    def advance(self, now: float) -> tuple[ReadingBatch, list]:
-        batch, labels = self._stream.advance(now)
-        if len(batch) and batch.ts.min() <= self._after:
-            batch = batch.take(batch.ts > self._after)
-        return batch, labels
-
-
 # ------------------------------------------------------------------- pipeline
 
 class LiveFeed(Protocol):
@@ -215,66 +193,6 @@ class LiveFeed(Protocol):
     async def commit(self, item: FeedItem) -> None: ...
 
     async def positions(self) -> dict[str, int]: ...
-
-
-class SimulatedFeed:
-    """The simulated city as a :class:`LiveFeed` (:meth:`Pipeline.simulated`).
-
-    A producer task advances the simulator every ``tick_s`` (the pipeline's injected sleep)
-    to the simulated time of the wall clock, onto a queue of ``queue_size`` items, until
-    ``stop``; simulating the next tick overlaps scoring this one.  Nothing to commit, no
-    position (a checkpoint's simulated time is the position).  :meth:`aclose` stops the
-    producer; an error in it ends the iteration with that error."""
-
-    def __init__(self, pipeline: "Pipeline", stop: asyncio.Event) -> None:
-        self._p, self._stop = pipeline, stop
-        self._queue: asyncio.Queue[FeedItem] = asyncio.Queue(pipeline.config.queue_size)
-        self._producer: asyncio.Task | None = None
-
-    def __aiter__(self) -> "SimulatedFeed":
-        if self._producer is None:
-            self._producer = asyncio.create_task(self._produce())
-        return self
-
-    async def __anext__(self) -> FeedItem:
-        producer = self._producer
-        assert producer is not None, "iterate with 'async for'"
-        while self._queue.empty():
-            if producer.done():
-                producer.result()                      # its error, if it failed
-                raise StopAsyncIteration
-            getter = asyncio.ensure_future(self._queue.get())
-            await asyncio.wait({getter, producer}, return_when=asyncio.FIRST_COMPLETED)
-            if getter.done():
-                return getter.result()
-            getter.cancel()                            # the producer ended: take what it left
-            await asyncio.gather(getter, return_exceptions=True)
-        return self._queue.get_nowait()
-
-    async def _produce(self) -> None:
-        p = self._p
-        while not self._stop.is_set():
-            sim_now = p.sim_time_at(p._clock())
-            start = time.perf_counter()
-            batch, labels = p._stream.advance(sim_now)
-            p._hist["simulate"].observe(time.perf_counter() - start)
-            p.injected.extend(labels)
-            wall = p._clock()
-            await self._queue.put(FeedItem(batch, (), 0, sim_now, wall, time.perf_counter(), Delivery((), wall)))
-            if self._stop.is_set():
-                break
-            await p._wait(self._stop, p.config.tick_s)
-
-    async def commit(self, item: FeedItem) -> None:
-        """Nothing to acknowledge."""
-
-    async def positions(self) -> dict[str, int]:
-        return {}
-
-    async def aclose(self) -> None:
-        if self._producer is not None and not self._producer.done():
-            self._producer.cancel()
-            await asyncio.gather(self._producer, return_exceptions=True)
 
 
 class Pipeline:
@@ -515,7 +433,7 @@ class Pipeline:
             skipped, catch_up = begin - t, self.live_start - begin
             anomalies_from = float(plan.get("anomalies_from", begin))
             after = t if begin == t else float(np.nextafter(begin, -np.inf))  # the reading at t is in the state
-            self._stream = _ResumedStream(self._sim, after, anomalies_from)
+            self._stream = ResumedStream(self._sim, after, anomalies_from)
             self._sim_plan = {**self._sim_plan, "anomalies_from": anomalies_from,
                               "first_live_start": float(plan.get("first_live_start", self.live_start))}
             self.sim_start = begin
@@ -741,10 +659,16 @@ class Pipeline:
                 await close()
         await self._checkpoint_feed(feed, wait=True)
 
-    def simulated(self, stop: asyncio.Event) -> "SimulatedFeed":
+    def simulated(self, stop: asyncio.Event) -> SimulatedFeed:
         """The simulated city as a feed for :meth:`run`: a producer advancing the simulator
         every ``tick_s`` (of the injected clock) until ``stop``, onto a bounded queue."""
-        return SimulatedFeed(self, stop)
+        hist = self._hist["simulate"]
+
+        def simulated(seconds: float, labels: list) -> None:
+            hist.observe(seconds)
+            self.injected.extend(labels)
+        return SimulatedFeed(self._stream, stop, clock=self._clock, sim_time_at=self.sim_time_at, sleep=self._sleep,
+                             tick_s=self.config.tick_s, queue_size=self.config.queue_size, on_advance=simulated)
 
     async def run_source(self, url: str, stop: asyncio.Event, *,
                          dead_letter_file: str | Path | None = None) -> None:
@@ -803,13 +727,6 @@ class Pipeline:
         self.dispatcher.channels[name] = previous
 
     # ------------------------------------------------------------ private
-    async def _wait(self, stop: asyncio.Event, seconds: float) -> None:
-        sleeper = asyncio.ensure_future(self._sleep(seconds))
-        stopper = asyncio.ensure_future(stop.wait())
-        done, pending = await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
 
 
     def _validate(self, batch: ReadingBatch) -> ReadingBatch:

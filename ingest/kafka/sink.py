@@ -81,17 +81,6 @@ class KafkaSink(FlushingLifecycle):
             n += 1
         return n
 
-    async def send_alerts(self, alerts: Iterable[Any]) -> int:
-        """Send :class:`~processing.alerts.Alert` s to the alerts topic, keyed by sensor id."""
-        from ingest.formats.alerts import encode_alert
-
-        n = 0
-        for a in alerts:
-            await self.send(self.settings.alerts_topic, encode_alert(a), a.sensor_id.encode())
-            n += 1
-        await self.flush()
-        return n
-
     async def send_dead(self, letters: Sequence[Any]) -> None:
         """Send dead letters to the dead-letter topic and wait until they are stored."""
         for d in letters:

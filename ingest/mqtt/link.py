@@ -41,7 +41,7 @@ def _refusal_hint(reason: str, settings: MqttSettings) -> str:
     return " (the broker wants a user name and password: mqtt://USER:PASSWORD@HOST)"
 
 
-def connect_properties(settings: MqttSettings, *, session_expiry_s: int, receive_maximum: int) -> Properties:
+def connect_properties(*, session_expiry_s: int, receive_maximum: int) -> Properties:
     """The MQTT 5 CONNECT properties: Session Expiry Interval (when not 0) and Receive Maximum."""
     props = Properties(PacketTypes.CONNECT)
     if session_expiry_s:
@@ -126,11 +126,22 @@ class Link:
         except OSError as exc:
             return f"TLS handshake failed ({exc}); is this the broker's TLS port?"
 
-    def refused(self, reason: str, wake: Any) -> None:
-        """A CONNACK with a failure reason (paho's thread); a reason no retry can mend ends the attempt."""
+    def refused(self, rc: Any, wake: Any) -> bool:
+        """Whether a CONNACK (paho's thread) refused the connection; a refusal is recorded, and a
+        reason no retry can mend ends the attempt."""
+        if not rc.is_failure:
+            return False
+        reason = reason_name(rc)
         self.last_problem = f"the broker refused the connection: {reason}{_refusal_hint(reason, self.settings)}"
         if reason in FATAL_CONNECT:
             self.fail(MqttError(f"{self.settings.url}: {self.last_problem}"), wake)
+        return True
+
+    def up(self) -> int:
+        """A connection was accepted: counted and signalled; returns how many so far."""
+        self.connects += 1
+        self.connected.set()
+        return self.connects
 
     def connect_failed(self) -> None:
         """paho could not connect (its thread): keep the best explanation for the caller."""

@@ -71,7 +71,7 @@ class MqttPublisher(FlushingLifecycle):
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
         self._client = client
-        props = connect_properties(s, session_expiry_s=0, receive_maximum=s.receive_maximum) if self.mqtt5 else None
+        props = connect_properties(session_expiry_s=0, receive_maximum=s.receive_maximum) if self.mqtt5 else None
         try:
             client.connect_async(s.host, s.port, keepalive=s.keepalive_s, properties=props)
         except (OSError, ValueError) as exc:
@@ -96,16 +96,14 @@ class MqttPublisher(FlushingLifecycle):
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: ReasonCode,
                     properties: Properties | None) -> None:
         try:
-            if rc.is_failure:
-                self._link.refused(reason_name(rc), self._wake)
+            if self._link.refused(rc, self._wake):
                 return
             # never more unacknowledged messages than the broker's Receive Maximum allows,
             # or it disconnects us for exceeding it
             limit = getattr(properties, "ReceiveMaximum", None) if properties is not None else None
             self.broker_receive_maximum = int(limit) if limit else 65535
             self._window = max(1, min(self.max_inflight, self.broker_receive_maximum))
-            self._link.connects += 1
-            self._link.connected.set()
+            self._link.up()
         except Exception as exc:   # noqa: BLE001
             self._link.fail(exc, self._wake)
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import socket
 import ssl
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from processing.errors import TransportError
 
-__all__ = ["MqttError", "MqttSettings", "tls_context", "with_topic"]
+__all__ = ["MqttError", "MqttSettings", "tls_context"]
 
 # --- Tuning constants -------------------------------------------------------------------
 # Unacknowledged QoS 1 messages the broker may send us (MQTT 5 Receive Maximum; 65535
@@ -168,8 +168,3 @@ def tls_context(settings: MqttSettings) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=str(settings.ca) if settings.ca else None)
     except (OSError, ssl.SSLError) as exc:
         raise MqttError(f"{settings.url}: cannot use CA certificate {settings.ca}: {exc}") from None
-
-
-def with_topic(settings: MqttSettings, topic: str) -> MqttSettings:
-    """``settings`` with another topic (alert topic beside the readings filter)."""
-    return replace(settings, topic=topic)

@@ -95,7 +95,7 @@ class MqttSource(Lifecycle):
         client.on_message = self._on_message
         client.on_raw_message = self._on_raw_message
         self._client = client
-        props = connect_properties(s, session_expiry_s=s.session_expiry_s, receive_maximum=s.receive_maximum)
+        props = connect_properties(session_expiry_s=s.session_expiry_s, receive_maximum=s.receive_maximum)
         try:
             client.connect_async(s.host, s.port, keepalive=s.keepalive_s, clean_start=False, properties=props)
         except (OSError, ValueError) as exc:
@@ -127,14 +127,11 @@ class MqttSource(Lifecycle):
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: ReasonCode,
                     properties: Properties | None) -> None:
         try:
-            if rc.is_failure:
-                self._link.refused(reason_name(rc), self._wake)
-                return
             link = self._link
+            if link.refused(rc, self._wake):
+                return
             link.generation += 1
-            link.connects += 1
-            link.connected.set()
-            if link.connects > 1:
+            if link.up() > 1:
                 log.warning("mqtt: reconnected to %s (session present: %s)", self.settings.url,
                             getattr(flags, "session_present", "?"))
             result, _mid = client.subscribe(self.settings.subscription,
