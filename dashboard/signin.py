@@ -19,11 +19,16 @@
   callback that changes state (:func:`principal` gives it the asker, :func:`require`
   checks); an :class:`~processing.errors.AccessError` becomes 403 JSON,
   :class:`~processing.errors.NotSignedIn` 401 JSON.
+* When a session ends (idle, maximum age, password changed, account disabled) the page's
+  next refresh gets 401 and ``assets/session.js`` takes the screen to ``/login``: a wall that
+  silently stopped updating would look live while blind.
+* Sign-ins and refusals are logged with the name and address (never the password).
 """
 from __future__ import annotations
 
 import html
 import ipaddress
+import logging
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -37,6 +42,8 @@ from processing.access import Principal, check
 from processing.errors import AccessError, NotSignedIn
 
 __all__ = ["CSRF_COOKIE", "SESSION_COOKIE", "Asker", "asker", "has_asker", "install_signin", "principal", "require", "source_address"]
+
+log = logging.getLogger(__name__)
 
 SESSION_COOKIE = "ioc_session"
 CSRF_COOKIE = "_csrf_token"          # the name Dash's renderer reads (csrf_token_name)
@@ -176,11 +183,11 @@ def install_signin(app: Dash, store: AuthStore, *, clock: Callable[[], float] = 
             elif request.cookies.get(SESSION_COOKIE):
                 session = store.session(request.cookies.get(SESSION_COOKIE), clock())
                 g.ioc_asker = Asker(session.user.principal, session, source_address())
-            elif path in loopback_open and request.method == "GET" and _loopback():
-                return None
             else:
                 raise NotSignedIn("sign in first (or send 'Authorization: Bearer <token>')")
         except NotSignedIn as exc:
+            if path in loopback_open and request.method == "GET" and _loopback():
+                return None                 # local monitoring, whatever stale cookie it may carry
             if wants_page():
                 target = request.full_path.rstrip("?")
                 return redirect("/login" if target == "/" else f"/login?next={quote(target, safe='')}")
@@ -207,7 +214,9 @@ def install_signin(app: Dash, store: AuthStore, *, clock: Callable[[], float] = 
         try:
             sid, session = store.sign_in(name, password, clock(), source_address())
         except NotSignedIn as exc:
+            log.warning("sign-in refused for %r from %s: %s", name[:64], source_address(), exc)
             return _login_page(str(exc), 401, next_url)
+        log.info("%s %r signed in from %s", session.user.role, session.user.name, source_address())
         resp = redirect(next_url, code=303)
         resp.set_cookie(SESSION_COOKIE, sid, httponly=True, samesite="Strict", secure=secure(), path="/")
         resp.set_cookie(CSRF_COOKIE, session.csrf, httponly=False, samesite="Strict", secure=secure(), path="/")

@@ -195,11 +195,17 @@ class ConnectCause(logging.Handler):
         self.text = re.sub(r'^Unable connect to "[^"]*": ', "", message.splitlines()[0] if message else "")
 
     def __enter__(self) -> "ConnectCause":
-        logging.getLogger("aiokafka").addHandler(self)
+        logger = logging.getLogger("aiokafka")
+        self._level = logger.level
+        if not logger.isEnabledFor(logging.ERROR):     # silenced (a benchmark does): still hear the cause
+            logger.setLevel(logging.ERROR)
+        logger.addHandler(self)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        logging.getLogger("aiokafka").removeHandler(self)
+        logger = logging.getLogger("aiokafka")
+        logger.removeHandler(self)
+        logger.setLevel(self._level)
 
 
 def explain(exc: BaseException) -> str:

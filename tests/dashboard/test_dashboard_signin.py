@@ -69,6 +69,8 @@ def test_health_and_metrics_stay_open_on_loopback_only_and_can_be_closed(anon, s
     assert anon.get("/metrics", environ_base=remote).status_code == 401
     closed = create_app(source, auth=auth, wards=wards, loopback_open=()).server.test_client()
     assert closed.get("/api/health").status_code == 401
+    anon.set_cookie("ioc_session", "an-ended-session")               # a stale cookie does not close it
+    assert anon.get("/api/health").status_code == 200 and anon.get("/api/alerts").status_code == 401
 
 
 def test_the_sign_in_form_has_no_script_and_a_wrong_password_is_one_line(anon) -> None:

@@ -388,7 +388,12 @@ def test_a_viewer_sees_the_city_but_cannot_act_and_payload_strings_stay_text(ser
     assert not [e for e in json.loads(_ioc("audit", "list", "--json", "--data", str(server.data / "alerts")))
                 if e["actor"] == "wall"]                                       # nothing done, nothing recorded
     assert not _severe(d, except_refused=True)
-    _sign_out(d)
+    # the session ends (here: the account is disabled): the wall goes to the sign-in page, it does
+    # not sit there looking live while nothing updates
+    _ioc("users", "disable", "wall", "--data", str(server.data / "auth"))
+    _wait("the sign-in page after the session ended", lambda: d.find_elements(By.ID, "login-form"), timeout=30)
+    _ioc("users", "enable", "wall", "--data", str(server.data / "auth"))
+    assert not [m for m in _severe(d) if "status of 401" not in m]          # the refused refresh, nothing else
 
     # stored XSS: an operator's token acknowledges with a script/img payload as the comment;
     # it is text on the admin's audit page, in the API, and nothing runs

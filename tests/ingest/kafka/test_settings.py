@@ -73,3 +73,20 @@ def test_refusals_are_explained_in_a_line_a_user_can_act_on() -> None:
     cert = s.explain_connect(ssl.SSLCertVerificationError("certificate verify failed: self-signed certificate"))
     assert cert.startswith("TLS: the broker's certificate was not accepted") and "ca=" in cert
     assert "TLS (SSL or SASL_SSL) listener" in s.explain_connect(ssl.SSLError("wrong version number"))
+
+
+def test_the_cause_of_a_refused_connection_is_heard_even_when_aiokafka_is_silenced() -> None:
+    import logging
+
+    from ingest.kafka.settings import ConnectCause
+
+    logger = logging.getLogger("aiokafka")
+    before = logger.level
+    logger.setLevel(logging.CRITICAL)                   # as the transport benchmarks silence it
+    try:
+        with ConnectCause() as cause:
+            logger.error('Unable connect to "127.0.0.1:9093": [Error 58] SaslAuthenticationFailed: bad')
+        assert cause.text == "[Error 58] SaslAuthenticationFailed: bad"
+        assert logger.level == logging.CRITICAL and cause not in logger.handlers
+    finally:
+        logger.setLevel(before)
