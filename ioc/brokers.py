@@ -1,4 +1,4 @@
-"""Mosquitto and a single-node Kafka (KRaft) on loopback, started by the project.
+"""Mosquitto, a single-node Kafka (KRaft) and PostgreSQL on loopback, started by the project.
 
 ``ioc brokers start | stop | status | restart`` and, for tests, :class:`BrokerSet`::
 
@@ -13,7 +13,11 @@
   cache), its storage formatted once with ``kafka.tools.StorageTool format --standalone``
   and run as ``java -cp 'libs/*' kafka.Kafka server.properties`` on the machine's Java 17+.
   Once it answers a metadata request, the topics ``ioc.readings`` (6 partitions),
-  ``ioc.alerts`` and ``ioc.deadletter`` (1 each) are created if missing.
+  ``ioc.alerts`` and ``ioc.deadletter`` (1 each), ``ioc.scores`` and ``ioc.alert-events``
+  (6 each) are created if missing.
+- **PostgreSQL** is Debian's package, one cluster per data folder
+  (:mod:`ioc.postgres_server`): the shared alert store and the workers' core state
+  when the IOC runs on several machines.
 
 Both run in their own process group (they outlive the ``ioc`` command that started
 them), write stdout/stderr to a log in their data folder and have a PID file there::
@@ -59,14 +63,17 @@ __all__ = [
     "ensure_kafka_libs", "find_program", "free_port", "kafka_version", "new_cluster_id",
 ]
 
-Which = Literal["mqtt", "kafka"]
-BROKERS: tuple[Which, ...] = ("mqtt", "kafka")
+Which = Literal["mqtt", "kafka", "postgres"]
+BROKERS: tuple[Which, ...] = ("mqtt", "kafka", "postgres")
 
 DEPLOY = deploy_dir()
 HOST = "127.0.0.1"
 
 #: Topics the IOC uses, with their partition counts (replication factor 1 on one node).
-KAFKA_TOPICS: dict[str, int] = {"ioc.readings": 6, "ioc.alerts": 1, "ioc.deadletter": 1}
+#: ``ioc.scores`` and ``ioc.alert-events`` (what the scoring workers publish, ``ioc.worker``) are keyed like
+#: the readings, so a partition's scores come from the worker that owns that partition of the readings.
+KAFKA_TOPICS: dict[str, int] = {"ioc.readings": 6, "ioc.alerts": 1, "ioc.deadletter": 1, "ioc.scores": 6,
+                                "ioc.alert-events": 6}
 
 # Small heap for a developer machine; Kafka's own scripts read the same variables.
 KAFKA_HEAP_OPTS = "-Xms256m -Xmx1g"
@@ -405,6 +412,10 @@ class _Broker:
         """Work once the broker answers (topics); returns a note for the start line."""
         return ""
 
+    def popen_options(self) -> dict[str, Any]:
+        """Extra ``subprocess.Popen`` options for the server (another user, another folder)."""
+        return {}
+
     # -- shared --------------------------------------------------------------------------
     def pid(self) -> int | None:
         """The PID of this folder's running broker, from the PID file; None if stopped.
@@ -449,8 +460,9 @@ class _Broker:
         with open(self.log, "ab") as out:
             out.write(f"\n==== {time.strftime('%Y-%m-%dT%H:%M:%S')} ioc brokers start: {' '.join(cmd)}\n".encode())
             out.flush()
-            self.proc = subprocess.Popen(cmd, cwd=self.dir, stdin=subprocess.DEVNULL, stdout=out,
-                                         stderr=subprocess.STDOUT, start_new_session=True)
+            options: dict[str, Any] = {"cwd": self.dir, **self.popen_options()}
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                         start_new_session=True, **options)
         pid = self.proc.pid
         self.pid_file.write_text(f"{pid}\n")
         try:
@@ -696,7 +708,7 @@ def _run_coroutine(make: Callable[[], Any]) -> Any:
 # --------------------------------------------------------------------------------------
 
 class BrokerSet:
-    """Mosquitto and Kafka of one data folder; a context manager that starts and stops both.
+    """Mosquitto, Kafka and PostgreSQL of one data folder; a context manager that starts and stops them.
 
     ``kafka_controller_port`` defaults to ``kafka_port + 1``; ``kafka_libs`` (default
     ``<data_dir>/kafka/libs``) may be a cache shared by several data folders. ``say``
@@ -709,25 +721,30 @@ class BrokerSet:
 
     def __init__(self, data_dir: Path | str | None = None, mqtt_port: int = 1883, kafka_port: int = 9092, *,
                  kafka_controller_port: int | None = None, kafka_libs: Path | str | None = None,
-                 say: Callable[[str], None] = lambda _msg: None):
+                 postgres_port: int = 5432, say: Callable[[str], None] = lambda _msg: None):
+        from ioc.postgres_server import Postgres
+
         self.data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
         self.data_dir = self.data_dir.expanduser().resolve()
         self.mqtt_port = mqtt_port
         self.kafka_port = kafka_port
         self.kafka_controller_port = kafka_controller_port or kafka_port + 1
+        self.postgres_port = postgres_port
         libs = Path(kafka_libs).expanduser().resolve() if kafka_libs else self.data_dir / "kafka" / "libs"
+        self.postgres = Postgres(self.data_dir / "postgres", postgres_port, say)
         self._brokers: dict[Which, _Broker] = {
             "mqtt": _Mosquitto(self.data_dir / "mosquitto", mqtt_port, say),
             "kafka": _Kafka(self.data_dir / "kafka", kafka_port, self.kafka_controller_port, libs, say),
+            "postgres": self.postgres,
         }
 
     @classmethod
     def on_free_ports(cls, data_dir: Path | str, *, kafka_libs: Path | str | None = None,
                       say: Callable[[str], None] = lambda _msg: None) -> BrokerSet:
         """Brokers of ``data_dir`` on free loopback ports, beside any already running (tests, benchmarks)."""
-        mqtt_port, kafka_port, controller_port = free_ports(3)
+        mqtt_port, kafka_port, controller_port, postgres_port = free_ports(4)
         return cls(data_dir, mqtt_port, kafka_port, kafka_controller_port=controller_port, kafka_libs=kafka_libs,
-                   say=say)
+                   postgres_port=postgres_port, say=say)
 
     # Addresses for clients
     @property
@@ -742,6 +759,11 @@ class BrokerSet:
     def kafka_url(self) -> str:
         return f"kafka://{HOST}:{self.kafka_port}"
 
+    @property
+    def postgres_url(self) -> str:
+        """``postgresql://ioc:PASSWORD@127.0.0.1:PORT/ioc`` (with the password: never print it)."""
+        return self.postgres.url
+
     def _pick(self, only: Which | None) -> list[_Broker]:
         if only is None:
             return list(self._brokers.values())
@@ -753,12 +775,12 @@ class BrokerSet:
         """Start (or find running) the brokers; returns one line per broker."""
         lines = []
         for broker in self._pick(only):
-            timeout = KAFKA_START_TIMEOUT_S if broker.which == "kafka" else MQTT_START_TIMEOUT_S
+            timeout = {"kafka": KAFKA_START_TIMEOUT_S, "postgres": 60.0}.get(broker.which, MQTT_START_TIMEOUT_S)
             lines.append(broker.start(timeout))
         return lines
 
     def stop(self, only: Which | None = None) -> list[str]:
-        """Stop the brokers (Kafka first: it is the slow one); one line per broker."""
+        """Stop the brokers (PostgreSQL, then Kafka, then Mosquitto); one line per broker."""
         return [broker.stop() for broker in reversed(self._pick(only))]
 
     def restart(self, which: Which) -> list[str]:
@@ -803,7 +825,8 @@ def _cmd_brokers(args: argparse.Namespace) -> int:
         print(msg, flush=True)
 
     brokers = BrokerSet(args.data_dir, args.mqtt_port, args.kafka_port,
-                        kafka_controller_port=args.kafka_controller_port, kafka_libs=args.kafka_libs, say=say)
+                        kafka_controller_port=args.kafka_controller_port, kafka_libs=args.kafka_libs,
+                        postgres_port=args.postgres_port, say=say)
     chosen: list[Which] = [args.only] if args.only else list(BROKERS)
     try:
         if args.action == "status":
@@ -829,15 +852,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     common.add_argument("--kafka-port", type=int, default=9092, help="Kafka's port on 127.0.0.1 (default 9092)")
     common.add_argument("--kafka-controller-port", type=int, default=None,
                         help="Kafka's KRaft controller port (default: Kafka's port + 1)")
+    common.add_argument("--postgres-port", type=int, default=5432,
+                        help="PostgreSQL's port on 127.0.0.1 (default 5432)")
     common.add_argument("--data-dir", type=Path, default=default_data_dir(),
                         help=f"brokers' data, configs, logs and PID files (default {default_data_dir()})")
     common.add_argument("--kafka-libs", type=Path, default=None,
                         help="folder of the Kafka jars, shareable between data dirs (default DATA_DIR/kafka/libs)")
     common.add_argument("--only", choices=BROKERS, default=None, help="act on one broker only")
 
-    p = subparsers.add_parser("brokers", help="start, stop or show Mosquitto and Kafka on loopback",
-                              description="Mosquitto (MQTT) and a single-node Kafka (KRaft) on 127.0.0.1, "
-                                          "installed if missing, data in a project folder.")
+    p = subparsers.add_parser("brokers", help="start, stop or show Mosquitto, Kafka and PostgreSQL on loopback",
+                              description="Mosquitto (MQTT), a single-node Kafka (KRaft) and PostgreSQL on "
+                                          "127.0.0.1, installed if missing, data in a project folder.")
     actions = p.add_subparsers(dest="action", required=True, metavar="{start,stop,status,restart}")
     for name, text in (("start", "install if missing, start, wait until ready, create topics (idempotent)"),
                        ("stop", "stop the brokers started from this data dir"),

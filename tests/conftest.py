@@ -1,6 +1,6 @@
 """Fixtures shared by every test folder.
 
-``brokers`` -- Mosquitto and a single-node Kafka (KRaft) from ``ioc.brokers``, started
+``brokers`` -- Mosquitto, a single-node Kafka (KRaft) and PostgreSQL from ``ioc.brokers``, started
 once per test session on free loopback ports in a temporary data folder, with the
 topics ``ioc.readings`` (6 partitions), ``ioc.alerts`` and ``ioc.deadletter``; stopped
 at the end of the session. Use it from integration tests::
@@ -8,6 +8,7 @@ at the end of the session. Use it from integration tests::
     @pytest.mark.integration
     def test_something(brokers):
         brokers.mqtt_port, brokers.kafka_bootstrap      # "127.0.0.1:<port>"
+        brokers.postgres_url                             # postgresql://ioc:PASSWORD@127.0.0.1:<port>/ioc
         brokers.restart("kafka")                         # fault injection, data kept
         # from async code: await asyncio.to_thread(brokers.restart, "mqtt")
 
@@ -73,3 +74,4 @@ def brokers(brokers_or_skip: None, kafka_libs: Path, tmp_path_factory: pytest.Te
         pytest.fail(f"brokers did not start: {exc}", pytrace=False)
     yield brokers
     brokers.stop()
+    brokers.postgres.remove()      # as root its cluster lives outside the session's folder

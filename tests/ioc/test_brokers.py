@@ -96,7 +96,8 @@ def test_missing_program_without_root_names_the_package(tmp_path, monkeypatch):
 def test_status_of_nothing_and_stale_pid_files(tmp_path):
     brokers = BrokerSet(tmp_path, mqtt_port=1, kafka_port=2)
     assert [(s.name, s.running, s.pid) for s in brokers.status()] == [("mosquitto", False, None),
-                                                                        ("kafka", False, None)]
+                                                                        ("kafka", False, None),
+                                                                        ("postgres", False, None)]
     # A PID file naming a live process that is not this broker (pytest itself), and one
     # naming no process at all: both stale, neither gets a signal.
     (tmp_path / "mosquitto").mkdir()
@@ -104,7 +105,7 @@ def test_status_of_nothing_and_stale_pid_files(tmp_path):
     (tmp_path / "kafka").mkdir()
     (tmp_path / "kafka" / "kafka.pid").write_text("999999999\n")
     assert not any(s.running for s in brokers.status())
-    assert brokers.stop() == ["kafka: not running", "mosquitto: not running"]
+    assert brokers.stop() == ["postgres: not running", "kafka: not running", "mosquitto: not running"]
     assert not list(tmp_path.glob("*/*.pid"))
 
 
@@ -120,6 +121,7 @@ def test_cli_status_when_stopped(tmp_path, capsys):
     out = capsys.readouterr().out.splitlines()
     assert out[0].split()[:3] == ["mosquitto", "stopped", "-"] and "mqtt://127.0.0.1:1999" in out[0]
     assert out[1].split()[:4] == ["kafka", "stopped", "-", "127.0.0.1:9092"]
+    assert out[2].split()[:4] == ["postgres", "stopped", "-", "postgresql://ioc:***@127.0.0.1:5432/ioc"]
     assert _cli(["brokers", "status", "--data-dir", str(tmp_path), "--only", "kafka"]) == 0
     assert capsys.readouterr().out.split()[0] == "kafka"
 
@@ -149,22 +151,25 @@ def own_brokers(brokers_or_skip, kafka_libs, tmp_path_factory):
         pytest.fail(f"brokers did not start: {exc}", pytrace=False)
     yield brokers
     brokers.stop()
-
+    brokers.postgres.remove()
 
 
 @pytest.mark.integration
-def test_start_reports_both_running(own_brokers):
-    mq, kafka = own_brokers.status()
+def test_start_reports_all_running(own_brokers):
+    mq, kafka, pg = own_brokers.status()
     assert (mq.name, mq.running, mq.address) == ("mosquitto", True, f"mqtt://127.0.0.1:{own_brokers.mqtt_port}")
     assert (kafka.name, kafka.running, kafka.address) == ("kafka", True, own_brokers.kafka_bootstrap)
-    for st in (mq, kafka):
+    assert (pg.name, pg.running, pg.address) == ("postgres", True, f"postgresql://ioc:***@127.0.0.1:"
+                                                                   f"{own_brokers.postgres_port}/ioc")
+    for st in (mq, kafka, pg):
         assert st.pid and Path(f"/proc/{st.pid}").exists()
         assert (st.data_dir / f"{st.name}.pid").read_text().strip() == str(st.pid)
         assert st.log.exists() and st.data_dir.parent == own_brokers.data_dir
         # Own process group: a Ctrl-C in the terminal that started them does not reach them.
         assert os.getpgid(st.pid) == st.pid
     assert b"kafka.Kafka" in Path(f"/proc/{kafka.pid}/cmdline").read_bytes()
-    for port in (own_brokers.mqtt_port, own_brokers.kafka_port, own_brokers.kafka_controller_port):
+    for port in (own_brokers.mqtt_port, own_brokers.kafka_port, own_brokers.kafka_controller_port,
+                 own_brokers.postgres_port):
         with socket.create_connection(("127.0.0.1", port), timeout=2):
             pass
 
@@ -174,21 +179,26 @@ def test_topics_created_with_their_partitions(own_brokers):
     meta = json.loads(_run([_tool("kcat"), "-L", "-J", "-b", own_brokers.kafka_bootstrap]).stdout)
     partitions = {t["topic"]: len(t["partitions"]) for t in meta["topics"]}
     assert {t: partitions.get(t) for t in B.KAFKA_TOPICS} == {"ioc.readings": 6, "ioc.alerts": 1,
-                                                              "ioc.deadletter": 1}
+                                                              "ioc.deadletter": 1, "ioc.scores": 6,
+                                                              "ioc.alert-events": 6}
 
 
 @pytest.mark.integration
 def test_second_start_is_idempotent(own_brokers, kafka_libs, capsys):
     pids = own_brokers.pids()
     lines = own_brokers.start()
-    assert [ln.split(",")[0] for ln in lines] == ["mosquitto: already running", "kafka: already running"]
+    assert [ln.split(",")[0] for ln in lines] == ["mosquitto: already running", "kafka: already running",
+                                                  "postgres: already running"]
     assert own_brokers.pids() == pids
     # The command line says the same and exits 0.
     args = ["--data-dir", str(own_brokers.data_dir), "--mqtt-port", str(own_brokers.mqtt_port),
             "--kafka-port", str(own_brokers.kafka_port),
-            "--kafka-controller-port", str(own_brokers.kafka_controller_port), "--kafka-libs", str(kafka_libs)]
+            "--kafka-controller-port", str(own_brokers.kafka_controller_port), "--kafka-libs", str(kafka_libs),
+            "--postgres-port", str(own_brokers.postgres_port)]
     assert _cli(["brokers", "start", *args]) == 0
-    assert capsys.readouterr().out.count("already running") == 2
+    out = capsys.readouterr().out
+    assert out.count("already running") == 3
+    assert own_brokers.postgres.password() not in out        # the address is printed without the password
     # The jars are cached: no Maven run (a Maven that fails would raise).
     assert ensure_kafka_libs(kafka_libs, mvn="/bin/false") == kafka_version()
 
@@ -259,17 +269,37 @@ def test_kafka_restart_keeps_messages(own_brokers):
 
 
 @pytest.mark.integration
-def test_stop_ends_both_and_removes_pid_files(own_brokers):
+def test_postgres_takes_only_password_logins_on_loopback(own_brokers):
+    import psycopg
+
+    url = own_brokers.postgres_url
+    with psycopg.connect(url) as conn:
+        user, db, addr = conn.execute("SELECT current_user, current_database(), inet_server_addr()").fetchone()
+        assert (user, db, str(addr)) == ("ioc", "ioc", "127.0.0.1")
+        conn.execute("CREATE TABLE IF NOT EXISTS survives (n int)")
+        conn.execute("INSERT INTO survives VALUES (7)")
+    wrong = url.replace(own_brokers.postgres.password(), "not-the-password")
+    with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+        psycopg.connect(wrong, connect_timeout=5)
+    assert (own_brokers.postgres.password_file.stat().st_mode & 0o077) == 0
+    lines = own_brokers.restart("postgres")
+    assert lines[0].startswith("postgres: stopped") and lines[1].startswith("postgres: started")
+    with psycopg.connect(url) as conn:     # the data outlives a restart
+        assert conn.execute("SELECT n FROM survives").fetchall() == [(7,)]
+
+
+@pytest.mark.integration
+def test_stop_ends_all_and_removes_pid_files(own_brokers):
     pids = own_brokers.pids()
     assert all(pids.values())
     lines = own_brokers.stop()
-    assert [ln.split(",")[0] for ln in lines] == ["kafka: stopped", "mosquitto: stopped"]
-    assert all("killed" not in ln for ln in lines), lines   # both left on SIGTERM
+    assert [ln.split(",")[0] for ln in lines] == ["postgres: stopped", "kafka: stopped", "mosquitto: stopped"]
+    assert all("killed" not in ln for ln in lines), lines   # all left on SIGTERM
     for pid in pids.values():
         assert not Path(f"/proc/{pid}").exists()
     assert not list(own_brokers.data_dir.glob("*/*.pid"))
     assert not any(s.running for s in own_brokers.status())
-    for port in (own_brokers.mqtt_port, own_brokers.kafka_port):
+    for port in (own_brokers.mqtt_port, own_brokers.kafka_port, own_brokers.postgres_port):
         with pytest.raises(OSError):
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
-    assert own_brokers.stop() == ["kafka: not running", "mosquitto: not running"]
+    assert own_brokers.stop() == ["postgres: not running", "kafka: not running", "mosquitto: not running"]
