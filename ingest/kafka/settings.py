@@ -21,6 +21,8 @@ __all__ = ["ALERTS_TOPIC", "ConnectCause", "DEADLETTER_TOPIC", "KafkaSettings", 
 READINGS_TOPIC = "ioc.readings"
 ALERTS_TOPIC = "ioc.alerts"
 DEADLETTER_TOPIC = "ioc.deadletter"
+SCORES_TOPIC = "ioc.scores"              # what scoring workers publish (ioc.worker)
+EVENTS_TOPIC = "ioc.alert-events"        # the alert evidence they publish
 
 # --- Tuning constants -------------------------------------------------------------------
 # Items one getmany returns at most (scored in one call): record batches on the fast path of
@@ -58,6 +60,8 @@ class KafkaSettings:
     topic: str = READINGS_TOPIC
     alerts_topic: str = ALERTS_TOPIC
     deadletter_topic: str = DEADLETTER_TOPIC
+    scores_topic: str = SCORES_TOPIC
+    events_topic: str = EVENTS_TOPIC
     client_id: str | None = None
     payload_format: str | None = None
     max_batch: int = MAX_BATCH
@@ -74,7 +78,7 @@ class KafkaSettings:
             raise KafkaTransportError(f"{self.url}: want kafka://HOST:PORT[,HOST:PORT]")
         if not self.group:
             raise KafkaTransportError(f"{self.url}: group must not be empty")
-        for name in ("topic", "alerts_topic", "deadletter_topic"):
+        for name in ("topic", "alerts_topic", "deadletter_topic", "scores_topic", "events_topic"):
             value = getattr(self, name)
             if not value or any(c in value for c in " /#+,"):
                 raise KafkaTransportError(f"{self.url}: {name} {value!r} is not a valid Kafka topic name")
@@ -98,7 +102,7 @@ class KafkaSettings:
 
     @classmethod
     def from_url(cls, url: str, **overrides: Any) -> "KafkaSettings":
-        """``kafka://[USER:PASSWORD@]host:port[,host:port]?group=G&topic=T&alerts=T&deadletter=T&client_id=…
+        """``kafka://[USER:PASSWORD@]host:port[,host:port]?group=G&topic=T&alerts=T&deadletter=T&scores=T&events=T&client_id=…
         &format=…&tls=1&ca=PATH&mechanism=SCRAM-SHA-512``.  A user and password mean SASL (SCRAM-SHA-256
         unless ``mechanism`` says otherwise; percent-encode ``@ : /`` in them); ``tls=1`` or a ``ca``
         file mean TLS (SASL_SSL with a password)."""
@@ -119,8 +123,8 @@ class KafkaSettings:
             if not port.isdigit() or not 0 < int(port) < 65536:
                 raise KafkaTransportError(f"{url}: port must be a number 1..65535, got {port!r}")
         query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
-        known = {"group", "topic", "alerts", "deadletter", "client_id", "format", "max_batch", "offset_reset",
-                 "tls", "ca", "mechanism"}
+        known = {"group", "topic", "alerts", "deadletter", "scores", "events", "client_id", "format", "max_batch",
+                 "offset_reset", "tls", "ca", "mechanism"}
         unknown = sorted(set(query) - known)
         if unknown:
             raise KafkaTransportError(f"{url}: unknown option {unknown[0]!r} (known: {', '.join(sorted(known))})")
@@ -132,6 +136,7 @@ class KafkaSettings:
             bootstrap=",".join(hosts), group=query.get("group") or cls.group,
             topic=query.get("topic") or READINGS_TOPIC, alerts_topic=query.get("alerts") or ALERTS_TOPIC,
             deadletter_topic=query.get("deadletter") or DEADLETTER_TOPIC, client_id=query.get("client_id") or None,
+            scores_topic=query.get("scores") or SCORES_TOPIC, events_topic=query.get("events") or EVENTS_TOPIC,
             payload_format=query.get("format") or None, max_batch=max_batch,
             offset_reset=query.get("offset_reset") or "earliest", username=username, password=password,
             mechanism=(query.get("mechanism") or "SCRAM-SHA-256").upper(),

@@ -60,17 +60,26 @@ class KafkaSink(FlushingLifecycle):
         return self._producer
 
     async def send(self, topic: str, value: bytes, key: bytes | None = None,
-                   headers: Sequence[tuple[str, bytes]] | None = None) -> None:
-        """Enqueue one record (waits only when the producer's buffer is full)."""
+                   headers: Sequence[tuple[str, bytes]] | None = None, partition: int | None = None) -> None:
+        """Enqueue one record (waits only when the producer's buffer is full); ``partition``: that
+        partition rather than the key's."""
         producer = self._need()
         try:
-            fut = await producer.send(topic, value, key=key, headers=list(headers) if headers else None)
+            fut = await producer.send(topic, value, key=key, headers=list(headers) if headers else None,
+                                      partition=partition)
         except kerr.KafkaError as exc:
             raise KafkaTransportError(f"kafka://{self.settings.bootstrap}: cannot send to {topic!r}: {explain(exc)}") from None
         self._futures.append(fut)
         self.sent += 1
         if len(self._futures) >= 50_000:
             await self._settle(keep_last=10_000)
+
+    async def partitions_for(self, topic: str) -> int:
+        """How many partitions ``topic`` has (0 when it does not exist)."""
+        try:
+            return len(await self._need().partitions_for(topic))
+        except (kerr.UnknownTopicOrPartitionError, kerr.KafkaTimeoutError):
+            return 0
 
     async def send_readings(self, messages: Iterable[Any], topic: str | None = None) -> int:
         """Send :class:`~ingest.formats.Message` s (``.key`` = sensor id, ``.payload``) to the readings topic."""
