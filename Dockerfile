@@ -22,7 +22,7 @@ COPY config ./config
 COPY deploy ./deploy
 # The wheel carries the city (config/) and the broker templates (deploy/) as package data,
 # so the installed `ioc` needs nothing from /app.
-RUN pip install . && rm -rf /app/build
+RUN pip install .[cluster] && rm -rf /app/build
 
 # The data folder (alert store, core checkpoints): a volume in docker-compose.yml, so a
 # redeploy keeps the alerts and warm-starts the anomaly core instead of relearning.

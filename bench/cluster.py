@@ -5,9 +5,10 @@ PostgreSQL (:func:`ioc.brokers.scratch_brokers`) and ``ioc worker`` processes, a
 
 1. **Scaling** -- ``N`` readings of the simulated city (compact JSON, keyed by sensor) are in
    a fresh 6-partition topic before the workers start; then 1, 2 or 3 workers (a new group
-   each time) score them all.  The figure is readings per second from the first score record
-   to the last one received (and from the start of the processes, joining the group included),
-   so it measures decode + score + publish + the reader, not the producer.
+   each time) score them all.  The figure is readings per second between the first and the
+   last score record the workers produced (broker timestamps), so it measures fetch + decode +
+   score + publish, not the producer or the reader; and from the start of the processes
+   (Python start-up and joining the group included).
 2. **Failover** -- 3 workers score a stream published at a steady rate; again and again the
    worker holding the most partitions is killed (SIGKILL) and started again.  The time from
    the kill until each of its partitions is scored again by another worker, p50 and p99 over
@@ -114,25 +115,25 @@ async def scaling(brokers, registry: Registry, batch, workers: int, folder: Path
     settings = KafkaSettings.from_url(_source(brokers, names, "pub"))
     await _publish(settings, registry, batch)
     source = _source(brokers, names, f"scale{workers}")
-    started = time.monotonic()
-    procs = [_start_worker(brokers, source, f"s{workers}-{i}", folder, every=30.0) for i in range(workers)]
     seen = 0
-    first = last = None
-    try:
-        async with ScoresReader(settings, names["scores"]) as reader:
+    first = last = float("nan")
+    async with ScoresReader(settings, names["scores"]) as reader:
+        started = time.time()
+        procs = [_start_worker(brokers, source, f"s{workers}-{i}", folder, every=30.0) for i in range(workers)]
+        try:
             stop = asyncio.Event()
-            async for _at, rec in reader.records(stop):
-                now = time.monotonic()
-                first = first or now
+            async for at, rec in reader.records(stop):    # at: when the worker produced the record
+                first = min(first, at) if seen else at
+                last = max(last, at) if seen else at
                 seen += len(rec)
-                last = now
                 if seen >= len(batch):
                     break
-                if now - started > 600:
-                    raise RuntimeError(f"only {seen} of {len(batch)} scored in 600 s")
-    finally:
-        _stop(procs)
-    assert first is not None and last is not None
+                dead = [p for p in procs if p.poll() is not None]
+                if dead or time.time() - started > 600:
+                    raise RuntimeError(f"only {seen} of {len(batch)} scored; a worker exited (see its log)"
+                                       if dead else f"only {seen} of {len(batch)} scored in 600 s")
+        finally:
+            _stop(procs)
     return seen / max(last - first, 1e-9), seen / (last - started)
 
 
@@ -211,7 +212,7 @@ async def main_async(args: argparse.Namespace) -> None:
     batch, _ = CitySimulator(registry, seed=5, anomaly_rate=2.0).generate(T0, T0 + 3600 * (args.readings / per_hour + 1))
     batch = batch.take(np.arange(min(len(batch), args.readings)))
     print(f"machine: {os.cpu_count()} cores; {len(registry)} sensors, {len(batch):,} readings, "
-          f"{PARTITIONS} partitions")
+          f"{PARTITIONS} partitions", flush=True)
     with tempfile.TemporaryDirectory(prefix="ioc-bench-cluster-") as tmp, scratch_brokers() as brokers:
         folder = Path(tmp)
         if not args.skip_scaling:

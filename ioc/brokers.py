@@ -810,8 +810,12 @@ def scratch_brokers(say: Callable[[str], None] = lambda _msg: None) -> Iterator[
     """Started brokers on free ports with data in a temporary folder, stopped and removed after
     (benchmarks); the Kafka jars come from :func:`shared_kafka_libs`."""
     with tempfile.TemporaryDirectory(prefix="ioc-brokers-") as tmp:
-        with BrokerSet.on_free_ports(tmp, kafka_libs=shared_kafka_libs(), say=say) as brokers:
-            yield brokers
+        brokers = BrokerSet.on_free_ports(tmp, kafka_libs=shared_kafka_libs(), say=say)
+        try:
+            with brokers:
+                yield brokers
+        finally:
+            brokers.postgres.remove()      # as root its cluster lives outside the temporary folder
 
 
 # --------------------------------------------------------------------------------------

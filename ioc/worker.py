@@ -66,6 +66,9 @@ __all__ = ["Worker", "WorkerConfig", "WorkerStats"]
 
 log = logging.getLogger("ioc.worker")
 
+#: Rows per scores record: 20,000 x 27 bytes = 540 kB, under Kafka's 1 MB default record limit.
+MAX_RECORD_ROWS = 20_000
+
 
 def default_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
@@ -238,11 +241,11 @@ class Worker:
             owned.next_offset = end
             if rec is None:
                 continue
-            await sink.send(s.scores_topic, encode_scores(rec), partition=tp.partition)
+            for chunk in rec.chunks(MAX_RECORD_ROWS):      # a Kafka record stays well under 1 MB
+                await sink.send(s.scores_topic, encode_scores(chunk), partition=tp.partition)
             if flips.size:
-                events = Scored(rec.partition, rec.first_offset, rec.next_offset, rec.worker,
-                                *(getattr(rec, f)[flips] for f in ("sensor", "ts", "value", "score", "alert", "reasons")))
-                await sink.send(s.events_topic, encode_scores(events), partition=tp.partition)
+                for chunk in rec.take(flips).chunks(MAX_RECORD_ROWS):
+                    await sink.send(s.events_topic, encode_scores(chunk), partition=tp.partition)
         if dead:
             self.stats.dead_letters += len(dead)
             await sink.send_dead(dead)

@@ -34,7 +34,7 @@ def test_compose_file_is_valid(docker_compose):
 def test_compose_services_and_loopback_ports(docker_compose):
     services = _config(docker_compose, "--services")
     assert services.returncode == 0, services.stderr
-    assert {"mosquitto", "kafka", "ioc"} <= set(services.stdout.split())
+    assert {"mosquitto", "kafka", "ioc", "postgres", "worker-1", "worker-2"} <= set(services.stdout.split())
     yaml = pytest.importorskip("yaml")
     spec = yaml.safe_load(COMPOSE.read_text())
     ports = {name: svc.get("ports", []) for name, svc in spec["services"].items()}
@@ -48,6 +48,8 @@ def test_compose_wiring():
     text = COMPOSE.read_text()
     assert "image: eclipse-mosquitto:2" in text and "image: apache/kafka:" in text
     assert "./deploy/mosquitto:" in text
+    assert "image: postgres:15" in text and text.count('"ioc", "worker", "--source"') == 2
+    assert "ioc.scores:6 ioc.alert-events:6" in text
     assert '"ioc", "run", "--host", "0.0.0.0", "--source", "kafka://kafka:9092"' in text
     dockerfile = (REPO / "Dockerfile").read_text()
     assert dockerfile.startswith("#") and "FROM python:3.11-slim" in dockerfile

@@ -62,6 +62,18 @@ class Scored:
     def __len__(self) -> int:
         return int(self.sensor.size)
 
+    def take(self, rows: np.ndarray) -> "Scored":
+        """The record with only ``rows`` (same partition, offsets and worker)."""
+        return Scored(self.partition, self.first_offset, self.next_offset, self.worker,
+                      *(getattr(self, f)[rows] for f, _ in _COLUMNS))
+
+    def chunks(self, rows: int) -> list["Scored"]:
+        """The record cut into records of at most ``rows`` rows (itself when it is small enough)."""
+        n = len(self)
+        if n <= rows:
+            return [self]
+        return [self.take(np.arange(i, min(i + rows, n))) for i in range(0, n, rows)]
+
 
 def encode(rec: Scored) -> bytes:
     """The record as bytes (see the module docstring)."""

@@ -17,6 +17,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+from aiokafka import AIOKafkaConsumer
 import pytest
 
 from ingest.formats import encode as encode_readings
@@ -159,3 +160,48 @@ async def test_three_workers_one_killed_score_like_one_worker(brokers, tmp_path)
     print(f"\nworkers: {len(batch)} readings, victim {victim} owned partitions {sorted(lost)} at the kill; "
           f"{seen.copies} re-scored copies (all equal); all its partitions scored again {failover:.1f} s after the kill")
     assert failover < 30
+
+
+async def test_bad_and_misplaced_readings_go_to_the_dead_letters_and_the_worker_goes_on(brokers, tmp_path):
+    registry = city_registry()
+    uid = uuid.uuid4().hex[:8]
+    topics = {"topic": f"r{uid}", "scores": f"s{uid}", "events": f"e{uid}", "deadletter": f"d{uid}"}
+    await make_topics(brokers.kafka_bootstrap, (topics["topic"], 6), (topics["scores"], 6), (topics["events"], 6),
+                      (topics["deadletter"], 1))
+    source = f"{brokers.kafka_url}?group=w{uid}&" + "&".join(f"{k}={v}" for k, v in topics.items())
+    settings = KafkaSettings.from_url(source)
+    proc = _worker(brokers, source, "solo", tmp_path / "solo.log")
+    try:
+        wait_for(lambda: b"scoring" in (tmp_path / "solo.log").read_bytes() or proc.poll() is not None, 60,
+                 "the worker to join")
+        sid = registry.ids[0]
+        home = int(partition_of([sid], 6)[0])
+        async with KafkaSink(settings) as sink:
+            await sink.send(settings.topic, b'{"id": "%s", "ts": %d, "v": 12.5}' % (sid.encode(), int(T0)),
+                            key=sid.encode(), partition=(home + 1) % 6)                      # wrong partition
+            await sink.send(settings.topic, b"{not json", key=sid.encode())                    # not JSON
+            await sink.send(settings.topic, b'{"id": "%s", "ts": %d, "v": 13.5}' % (sid.encode(), int(T0) + 60),
+                            key=sid.encode())                                                   # good
+            await sink.flush()
+        dead = []
+        consumer = AIOKafkaConsumer(settings.deadletter_topic, bootstrap_servers=brokers.kafka_bootstrap,
+                                    auto_offset_reset="earliest", group_id=None)
+        await consumer.start()
+        try:
+            deadline = time.monotonic() + 30
+            while len(dead) < 2 and time.monotonic() < deadline:
+                for records in (await consumer.getmany(timeout_ms=500)).values():
+                    dead += [dict((k, v.decode()) for k, v in m.headers) for m in records]
+        finally:
+            await consumer.stop()
+        assert sorted(d["code"] for d in dead) == ["invalid_json", "misplaced"], dead
+        misplaced = next(d for d in dead if d["code"] == "misplaced")
+        assert f"its key places it on partition {home}" in misplaced["reason"]
+        seen = ScoresSeen()
+        await asyncio.wait_for(_collect(settings, seen, 1, asyncio.Event()), 30)
+        assert list(seen.first) == [(0, T0 + 60)]            # the good reading was scored, the worker went on
+        assert proc.poll() is None
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+    assert "stopped; 1 readings scored" in (tmp_path / "solo.log").read_text()

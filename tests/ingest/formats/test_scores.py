@@ -35,3 +35,13 @@ def test_damage_is_named():
         decode(data[:-1])
     with pytest.raises(ScoresFormatError, match="version 9"):
         decode(data[:4] + b"\x09\x00" + data[6:])
+
+
+def test_chunks_keep_every_row_in_order():
+    rec = _record(45)
+    parts = rec.chunks(20)
+    assert [len(p) for p in parts] == [20, 20, 5]
+    assert all((p.partition, p.first_offset, p.next_offset, p.worker) == (5, 1000, 1045, "worker-ä") for p in parts)
+    np.testing.assert_array_equal(np.concatenate([p.ts for p in parts]), rec.ts)
+    assert rec.chunks(45) == [rec]
+    np.testing.assert_array_equal(rec.take(np.array([3, 1])).sensor, rec.sensor[[3, 1]])
