@@ -99,6 +99,7 @@ class WorkerStats:
     checkpoint_bytes: int = 0
     assigned: int = 0            # partitions taken on
     resumed: int = 0             # ... of which from a checkpoint
+    skipped: int = 0             # records deleted by retention before this worker could score them
 
 
 class _Owned:
@@ -228,11 +229,16 @@ class Worker:
                     vs, end = [item.value], item.offset + 1
                 values += [(tp.topic, v if v is not None else b"") for v in vs]
             first = end - len(values)
-            if first > owned.next_offset:            # never skip a record: the core must see every one
-                log.warning("worker %s: partition %d: fetch starts at %d, the core stands at %d; reading again",
-                            self.name, tp.partition, first, owned.next_offset)
-                consumer.seek(tp, owned.next_offset)
-                continue
+            if first > owned.next_offset:            # never skip a record the broker still has
+                start = int((await consumer.beginning_offsets([tp]))[tp])
+                if start <= owned.next_offset:
+                    log.warning("worker %s: partition %d: fetch starts at %d, the core stands at %d; reading "
+                                "again", self.name, tp.partition, first, owned.next_offset)
+                    consumer.seek(tp, owned.next_offset)
+                    continue
+                log.warning("worker %s: partition %d: records %d..%d are gone (retention) since the checkpoint; "
+                            "the core goes on without them", self.name, tp.partition, owned.next_offset, start - 1)
+                self.stats.skipped += first - owned.next_offset
             if first < owned.next_offset:            # records before the position (a whole record batch)
                 values = values[owned.next_offset - first:]
                 first = owned.next_offset
