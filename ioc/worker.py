@@ -15,6 +15,9 @@ scored again by the new owner, from the same state, so they get the same scores.
 scores after a hand-over therefore equal those of one uninterrupted worker -- whether the
 partition was handed over in order (revoke) or taken from a worker that was killed.
 
+A partition whose checkpoint cannot be loaded (PostgreSQL away) is paused, not scored cold,
+and its load is tried again every 2 s.
+
 **Per delivery** (one ``getmany``), under one lock the rebalance callbacks also take, so a
 checkpoint always falls between two deliveries:
 
@@ -132,6 +135,8 @@ class Worker:
         self.map: PartitionMap | None = None
         self.owned: dict[int, _Owned] = {}
         self._released: dict[int, _Owned] = {}   # handed over; reused if it comes straight back unchanged
+        self._unloaded: set[int] = set()          # assigned, but the state store did not answer: paused
+        self._retry_at = 0.0
         self._lock = asyncio.Lock()
         self._consumer: AIOKafkaConsumer | None = None
         self._sink: KafkaSink | None = None
@@ -204,6 +209,10 @@ class Worker:
                 if data:
                     async with self._lock:
                         await self._deliver(consumer, data)
+                if self._unloaded and self.clock() >= self._retry_at:
+                    self._retry_at = self.clock() + 2.0
+                    async with self._lock:
+                        await self.take(sorted(self._unloaded))
                 if self.clock() - self._last_checkpoint >= self.config.checkpoint_every_s:
                     async with self._lock:
                         await self._checkpoint(list(self.owned.values()))
@@ -344,7 +353,20 @@ class Worker:
             registry = self.map.registry_of(self.registry, p)
             core = AnomalyCore(registry, self.core_config)
             tp = TopicPartition(self.settings.topic, p)
-            ckpt = await asyncio.to_thread(self.state.load, p)
+            try:
+                ckpt = await asyncio.to_thread(self.state.load, p)
+            except Exception as exc:                  # noqa: BLE001 - PostgreSQL away: wait, never score cold
+                if p not in self._unloaded:
+                    log.warning("worker %s: partition %d: cannot load its checkpoint (%s); paused until the "
+                                "state store answers", self.name, p, str(exc).splitlines()[0] if str(exc) else
+                                type(exc).__name__)
+                self._unloaded.add(p)
+                consumer.pause(tp)
+                continue
+            if p in self._unloaded:
+                self._unloaded.discard(p)
+                consumer.resume(tp)
+                log.info("worker %s: partition %d: state store answers again", self.name, p)
             kept = self._released.pop(p, None)
             if (kept is not None and ckpt is not None and ckpt.worker == self.name
                     and ckpt.next_offset == kept.saved_offset == kept.next_offset):
@@ -376,6 +398,7 @@ class Worker:
 
     async def give_up(self, partitions: list[int]) -> None:
         """Partitions revoked from us: checkpoint them for their next owner, then drop them."""
+        self._unloaded.difference_update(partitions)
         parts = [self.owned[p] for p in partitions if p in self.owned]
         await self._checkpoint(parts)
         for p in parts:

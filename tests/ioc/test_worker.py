@@ -28,6 +28,7 @@ class FakeConsumer:
         self.log_start = log_start
         self.sought: list[tuple[int, int]] = []
         self.commits: list[dict] = []
+        self.paused: set[int] = set()
 
     async def commit(self, offsets) -> None:
         self.commits.append({tp.partition: o for tp, o in offsets.items()})
@@ -40,6 +41,12 @@ class FakeConsumer:
 
     async def position(self, tp) -> int:
         return self.log_start
+
+    def pause(self, tp) -> None:
+        self.paused.add(tp.partition)
+
+    def resume(self, tp) -> None:
+        self.paused.discard(tp.partition)
 
     async def beginning_offsets(self, tps):
         return {tp: self.log_start for tp in tps}
@@ -63,12 +70,15 @@ class FakeSink:
 class FakeState:
     def __init__(self) -> None:
         self.saved: dict[int, PartitionCheckpoint] = {}
+        self.down = False
 
     def save(self, partition, next_offset, data, worker) -> bool:
         self.saved[partition] = PartitionCheckpoint(next_offset, data, worker)
         return True
 
     def load(self, partition):
+        if self.down:
+            raise OSError("connection refused")
         return self.saved.get(partition)
 
 
@@ -125,3 +135,15 @@ async def test_a_reading_on_the_wrong_partition_is_a_dead_letter_naming_both(wor
     assert letter.code == "misplaced" and "arrived on partition 0" in letter.reason
     assert "its key places it on partition 1" in letter.reason and letter.source == "r:0"
     assert worker._sink.sent == [] and worker.owned[0].next_offset == 1
+
+
+async def test_a_partition_whose_state_cannot_be_loaded_is_paused_not_scored_cold(worker):
+    tp = TopicPartition("r", 1)
+    worker.state.down = True
+    await worker.take([1])
+    assert 1 not in worker.owned and worker._consumer.paused == {1} and worker._consumer.sought == []
+    await worker._deliver(worker._consumer, {tp: _records(worker.registry, 1, worker.map, 0, 3)})
+    assert worker.stats.readings == 0                        # nothing scored without its state
+    worker.state.down = False
+    await worker.take(sorted(worker._unloaded))              # what the loop does every 2 s
+    assert 1 in worker.owned and worker._consumer.paused == set() and worker._consumer.sought == [(1, 0)]
