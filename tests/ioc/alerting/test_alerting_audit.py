@@ -12,8 +12,12 @@ from ioc.alerting.store import AlertStore, AuditEntry, audit_json
 T0 = 1_800_000_000.0
 
 
-def test_an_action_is_recorded_with_role_address_and_both_clocks(tmp_path: Path) -> None:
-    with AlertStore.in_folder(tmp_path) as store:
+def _open(tmp_path: Path, store_at: str | None) -> AlertStore:
+    return AlertStore(store_at) if store_at else AlertStore.in_folder(tmp_path)
+
+
+def test_an_action_is_recorded_with_role_address_and_both_clocks(tmp_path: Path, store_at: str | None) -> None:
+    with _open(tmp_path, store_at) as store:
         store.audit("an", "acknowledge", 7, "đang kiểm tra", T0, role="operator", address="10.1.2.3",
                     recorded_at=T0 + 5)
         store.audit("ha", "resolve", 7, "xong", T0 + 60, role="duty", address="::1")
@@ -42,8 +46,21 @@ def test_a_store_from_before_roles_were_recorded_gains_the_columns_and_keeps_its
         assert len(again.audit_log()) == 2
 
 
-def test_the_newest_come_first_and_the_limit_holds(tmp_path: Path) -> None:
-    with AlertStore.in_folder(tmp_path) as store:
+def test_the_newest_come_first_and_the_limit_holds(tmp_path: Path, store_at: str | None) -> None:
+    with _open(tmp_path, store_at) as store:
         for k in range(5):
             store.audit(f"u{k}", "acknowledge", k, "", T0 + k)
         assert [e.actor for e in store.audit_log(3)] == ["u4", "u3", "u2"]
+
+
+def test_commands_summaries_and_a_second_open_on_both_backends(tmp_path: Path, store_at: str | None) -> None:
+    with _open(tmp_path, store_at) as store:
+        first = store.queue_command("lan", "acknowledge", 4, "", T0)
+        second = store.queue_command("lan", "resolve", 4, "xong", T0 + 1)
+        assert second == first + 1
+        assert [c[0] for c in store.queued_commands()] == [first, second]
+        store.finish_command(first, True, "ok")
+        assert store.command(first) == ("done", "ok") and store.delivery_summary() == {}
+        assert sum(store.delivery_counts().values()) == 0 and store.horizon() is None
+    with _open(tmp_path, store_at) as again:                 # the schema is there: opening changes nothing
+        assert [c[0] for c in again.queued_commands()] == [second]

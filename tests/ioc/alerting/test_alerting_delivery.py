@@ -142,9 +142,11 @@ def config_for(base_url: str, max_attempts: int = 3) -> AlertingConfig:
 
 
 class Rig:
-    def __init__(self, tmp: Path, base_url: str, smtp_port: int, max_attempts: int = 3) -> None:
+    def __init__(self, tmp: Path, base_url: str, smtp_port: int, max_attempts: int = 3,
+                 store_at: str | None = None) -> None:
         self.cfg = config_for(base_url, max_attempts)
         self.tmp, self.smtp_port = tmp, smtp_port
+        self.store_at = store_at          # a PostgreSQL URL, else the SQLite file in tmp
         self.mqtt, self.kafka = Topic(), Topic()
         self.open()
 
@@ -155,7 +157,7 @@ class Rig:
                 "mqtt": TopicChannel(self.mqtt), "kafka": TopicChannel(self.kafka)}
 
     def open(self) -> None:
-        self.store = AlertStore.in_folder(self.tmp)
+        self.store = AlertStore(self.store_at) if self.store_at else AlertStore.in_folder(self.tmp)
         self.svc = AlertService(REG, self.cfg, self.store, ward_rings=RINGS)
         self.disp = Dispatcher(self.store, self.channels(), self.cfg.delivery, clock=lambda: T0)
 
@@ -174,8 +176,8 @@ class Rig:
 
 
 @pytest.fixture
-def rig(tmp_path: Path, hooks: tuple[Hooks, str], smtp: tuple[Mailbox, int]) -> Rig:
-    return Rig(tmp_path, hooks[1], smtp[1])
+def rig(tmp_path: Path, hooks: tuple[Hooks, str], smtp: tuple[Mailbox, int], store_at: str | None) -> Rig:
+    return Rig(tmp_path, hooks[1], smtp[1], store_at=store_at)
 
 
 # --------------------------------------------------------------------- tests
