@@ -14,20 +14,14 @@ from __future__ import annotations
 import zlib
 from typing import Any, Sequence
 
+from ingest.sources import redact
 from processing.errors import IocError
 
-__all__ = ["PgError", "connect", "migrate", "redacted"]
+__all__ = ["PgError", "connect", "migrate"]
 
 
 class PgError(IocError):
     """PostgreSQL cannot be used; one line naming the address (never the password)."""
-
-
-def redacted(url: str) -> str:
-    """``url`` without its password."""
-    from ioc.postgres_server import redacted as hide
-
-    return hide(url)
 
 
 def connect(url: str, *, autocommit: bool = False, timeout_s: float = 10.0) -> Any:
@@ -42,7 +36,7 @@ def connect(url: str, *, autocommit: bool = False, timeout_s: float = 10.0) -> A
     except psycopg.Error as exc:
         text = str(exc).strip().splitlines()
         why = text[-1] if text else type(exc).__name__
-        raise PgError(f"cannot connect to {redacted(url)}: {why}") from None
+        raise PgError(f"cannot connect to {redact(url)}: {why}") from None
 
 
 def migrate(conn: Any, component: str, steps: Sequence[str]) -> int:

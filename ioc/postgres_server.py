@@ -15,7 +15,7 @@ other users) -- and ``data`` is a symbolic link to it; the server process itself
 ``postgres`` (no ``su``/``runuser`` in between, so the PID file holds the server's PID).
 
 :attr:`_Postgres.url` is ``postgresql://ioc:PASSWORD@127.0.0.1:PORT/ioc``; what is
-printed or logged is :func:`redacted` (``postgresql://ioc:***@…``).
+printed or logged is :func:`ingest.sources.redact`'s (``postgresql://ioc:***@…``).
 """
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ from typing import Callable
 
 from ioc.brokers import HOST, BrokerError, Which, _Broker, _last_error_line, _require
 
-__all__ = ["DATABASE", "ROLE", "Postgres", "pg_program", "redacted"]
+__all__ = ["DATABASE", "ROLE", "Postgres", "pg_program"]
 
 ROLE = "ioc"
 DATABASE = "ioc"
@@ -54,11 +54,6 @@ def pg_program(name: str) -> str | None:
     if found:
         return found[-1]
     return shutil.which(name)
-
-
-def redacted(url: str) -> str:
-    """The URL with its password replaced by ``***`` (for output and logs)."""
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
 
 
 class Postgres(_Broker):

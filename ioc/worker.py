@@ -229,8 +229,7 @@ class Worker:
             if owned is None or not items:          # revoked while the fetch was in flight
                 continue
             values: list[tuple[str, bytes]] = []
-            first = owned.next_offset
-            end = first
+            end = owned.next_offset
             for item in items:
                 if type(item) is ValueBatch:
                     vs, end = item.values, item.next_offset

@@ -25,7 +25,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from ingest.kafka.settings import KafkaSettings, KafkaTransportError
     from ioc.cli import UserError, _load_core_config, _load_registry
     from ioc.core_state import CoreStateStore
-    from ioc.pg import PgError, redacted
+    from ingest.sources import redact
+    from ioc.pg import PgError
     from ioc.worker import Worker, WorkerConfig
 
     url = args.postgres or os.environ.get("IOC_POSTGRES_URL", "")
@@ -63,7 +64,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
         if ready.done():
             print(f"worker {worker.name}: scoring {settings.url} ({len(registry)} sensors, "
-                  f"{worker.map.partitions if worker.map else '?'} partitions); core state in {redacted(url)}",
+                  f"{worker.map.partitions if worker.map else '?'} partitions); core state in {redact(url)}",
                   flush=True)
         else:
             ready.cancel()

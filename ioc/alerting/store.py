@@ -208,9 +208,10 @@ class AlertStore:
 
     def __init__(self, path: str | Path) -> None:
         if str(path).startswith(("postgresql://", "postgres://")):
-            from ioc.pg import PgError, redacted
+            from ingest.sources import redact
+            from ioc.pg import PgError
 
-            self.path = Path(redacted(str(path)))
+            self.path = Path(redact(str(path)))
             self.postgres = True
             try:
                 self._db = _PgConnection(str(path))   # type: ignore[assignment]
