@@ -24,9 +24,10 @@ checkpoint always falls between two deliveries:
 1. decode each partition's records (:func:`ingest.formats.decode_many`); bad input and
    readings whose sensor the key does not place on that partition go to the dead letters;
 2. score them with the partition's core;
-3. publish the scores (:mod:`ingest.formats.scores`) to ``ioc.scores`` and the rows where a
-   sensor's alert state changed to ``ioc.alert-events``, both on the same partition number,
-   and wait until Kafka has them;
+3. publish the scores (:mod:`ingest.formats.scores`) to ``ioc.scores`` and the alert evidence
+   (:func:`processing.partitions.alert_evidence`: flagged readings, the reading that ends each
+   run, each sensor's newest) to ``ioc.alert-events``, both on the same partition number, and
+   wait until Kafka has them;
 and after each checkpoint, commit its offsets to the group (for lag monitoring; where a
 partition resumes is its checkpoint's offset, and the committed offset is never ahead of it).
 
@@ -55,14 +56,14 @@ from ingest.kafka import batches
 from ingest.kafka.batches import ValueBatch, batch_values
 from ingest.kafka.partitions import partition_of
 from ingest.kafka.settings import MAX_PARTITION_FETCH_BYTES, ConnectCause, KafkaSettings, KafkaTransportError, \
-    explain, quiet_stop
+    explain, next_delivery, quiet_stop
 from ingest.kafka.sink import KafkaSink
 from ioc.core_state import CoreStateStore
 from processing.batch import ReadingBatch
 from processing.checkpoint import CheckpointError, decode as decode_checkpoint, encode as encode_checkpoint
 from processing.config import CoreConfig
 from processing.core import AnomalyCore
-from processing.partitions import PartitionMap, alert_changes
+from processing.partitions import PartitionMap, alert_evidence
 from processing.registry import Registry
 
 __all__ = ["Worker", "WorkerConfig", "WorkerStats"]
@@ -193,19 +194,10 @@ class Worker:
             while not stop.is_set():
                 if consumer.assignment():
                     self.ready.set()
-                fetch = asyncio.ensure_future(consumer.getmany(timeout_ms=200, max_records=self.settings.max_batch))
-                await asyncio.wait({fetch, stopping}, return_when=asyncio.FIRST_COMPLETED)
-                if not fetch.done():
-                    fetch.cancel()
+                data = await next_delivery(consumer, stopping, url=self.settings.url, who=f"worker {self.name}",
+                                           max_records=self.settings.max_batch)
+                if data is None:
                     break
-                try:
-                    data = fetch.result()
-                except kerr.KafkaError as exc:
-                    if getattr(exc, "retriable", False):
-                        log.warning("worker %s: %s; retrying", self.name, explain(exc))
-                        await asyncio.sleep(0.5)
-                        continue
-                    raise KafkaTransportError(f"{self.settings.url}: {explain(exc)}") from None
                 if data:
                     async with self._lock:
                         await self._deliver(consumer, data)
@@ -250,15 +242,15 @@ class Worker:
             if first < owned.next_offset:            # records before the position (a whole record batch)
                 values = values[owned.next_offset - first:]
                 first = owned.next_offset
-            rec, flips, letters = self._score(owned, values, first, end)
+            rec, evidence, letters = self._score(owned, values, first, end)
             dead += letters
             owned.next_offset = end
             if rec is None:
                 continue
             for chunk in rec.chunks(MAX_RECORD_ROWS):      # a Kafka record stays well under 1 MB
                 await sink.send(s.scores_topic, encode_scores(chunk), partition=tp.partition)
-            if flips.size:
-                for chunk in rec.take(flips).chunks(MAX_RECORD_ROWS):
+            if evidence.size:
+                for chunk in rec.take(evidence).chunks(MAX_RECORD_ROWS):
                     await sink.send(s.events_topic, encode_scores(chunk), partition=tp.partition)
         if dead:
             self.stats.dead_letters += len(dead)
@@ -268,8 +260,8 @@ class Worker:
 
     def _score(self, owned: _Owned, values: list[tuple[str, bytes]], first: int,
                end: int) -> tuple[Scored | None, np.ndarray, list[DeadLetter]]:
-        """Decode and score one partition's records: the scores record, its rows where an alert state
-        changed, and the dead letters."""
+        """Decode and score one partition's records: the scores record, its rows that are alert
+        evidence, and the dead letters."""
         assert self.map is not None
         none = np.empty(0, dtype=np.intp)
         if not values:
@@ -285,11 +277,11 @@ class Worker:
         before = owned.core.in_alert().copy()
         scores = owned.core.update(batch)
         self.stats.readings += len(batch)
-        flips = alert_changes(batch.sensor, batch.ts, scores.alert, before)
+        evidence = alert_evidence(batch.sensor, batch.ts, scores.alert, before)
         rows = self.map.rows(owned.partition)
         rec = Scored(owned.partition, first, end, self.name, rows[batch.sensor].astype(np.int32), batch.ts,
                      batch.value, scores.score.astype(np.float32), scores.alert, scores.reasons)
-        return rec, flips, letters
+        return rec, evidence, letters
 
     def _misplaced(self, batch: ReadingBatch, rows: np.ndarray, partition: int) -> list[DeadLetter]:
         assert self.map is not None

@@ -32,7 +32,7 @@ import numpy as np
 from processing.batch import ReadingBatch
 from processing.registry import Registry
 
-__all__ = ["PartitionMap", "alert_changes"]
+__all__ = ["PartitionMap", "alert_evidence"]
 
 
 class PartitionMap:
@@ -71,21 +71,27 @@ class PartitionMap:
         return ReadingBatch(self.local[kept.sensor], kept.ts, kept.value), np.flatnonzero(~here)
 
 
-def alert_changes(sensor: np.ndarray, ts: np.ndarray, alert: np.ndarray, before: np.ndarray) -> np.ndarray:
-    """Rows of a scored batch where a sensor's alert state changed: the evidence an alerting owner
-    needs (a sensor entering or leaving alert), in the order the core applied them.
+def alert_evidence(sensor: np.ndarray, ts: np.ndarray, alert: np.ndarray, before: np.ndarray) -> np.ndarray:
+    """Rows of a scored batch the alerting owner needs, in batch order: every flagged reading, each
+    reading that ends a run of flagged ones, and each sensor's newest reading (when it was last
+    heard: the owner judges silence from it).
 
-    ``before``: each sensor's alert state before the batch (by sensor index).  Each sensor's
+    The alert list acts on nothing else: a run's alert, peak, reasons and count come from its
+    flagged readings, its end from the first unflagged one, so
+    :meth:`processing.alerts.AlertList.ingest` of these rows makes the same changes as of the whole
+    batch.  ``before``: each sensor's alert state before the batch (by sensor index).  Each sensor's
     readings are taken in time order, ties in batch order, as the core applies them.
 
-    >>> alert_changes(np.array([0, 1, 0, 0]), np.array([1., 1., 2., 3.]),
-    ...               np.array([True, False, True, False]), np.array([False, False])).tolist()
-    [0, 3]
+    >>> alert_evidence(np.array([0, 1, 0, 0, 0, 1]), np.array([1., 1., 2., 3., 4., 2.]),
+    ...                np.array([True, False, True, False, False, False]), np.array([False, False])).tolist()
+    [0, 2, 3, 4, 5]
     """
     if sensor.size == 0:
         return np.empty(0, dtype=np.intp)
     order = np.lexsort((ts, sensor))             # by sensor, then time; stable for ties
-    s, a = sensor[order], alert[order]
-    first = np.r_[True, s[1:] != s[:-1]]
+    s, a = sensor[order], np.asarray(alert, dtype=bool)[order]
+    change = s[1:] != s[:-1]
+    first = np.r_[True, change]
+    newest = np.r_[change, True]
     prev = np.where(first, before[s], np.r_[False, a[:-1]])
-    return np.sort(order[a != prev])
+    return np.sort(order[a | prev | newest])

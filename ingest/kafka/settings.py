@@ -1,8 +1,9 @@
 """Where and how a Kafka client connects: :class:`KafkaSettings` (built from a ``kafka://``
 address), the topics and tuning constants behind its defaults, :class:`KafkaTransportError`
-(one line naming the address or topic), and the two helpers source and sink share."""
+(one line naming the address or topic), and the helpers the clients share."""
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
@@ -16,7 +17,7 @@ from ingest.sources import redact
 from processing.errors import TransportError
 
 __all__ = ["ALERTS_TOPIC", "ConnectCause", "DEADLETTER_TOPIC", "KafkaSettings", "KafkaTransportError", "READINGS_TOPIC", "explain",
-           "quiet_stop"]
+           "next_delivery", "quiet_stop"]
 
 READINGS_TOPIC = "ioc.readings"
 ALERTS_TOPIC = "ioc.alerts"
@@ -225,3 +226,26 @@ async def quiet_stop(client: Any) -> None:
         await client.stop()
     except Exception:              # noqa: BLE001 - stopping must not raise
         pass
+
+
+async def next_delivery(consumer: Any, stopping: "asyncio.Future[Any]", *, url: str, who: str,
+                        timeout_ms: int = 200, max_records: int | None = None) -> dict[Any, list[Any]] | None:
+    """One ``getmany`` of ``consumer``, or None once ``stopping`` is done (the fetch is cancelled).
+
+    A retriable broker error is logged (``who`` names the client), waited out for 0.5 s and
+    answered with an empty delivery; any other is a :class:`KafkaTransportError` naming ``url``."""
+    from aiokafka import errors as kerr
+
+    fetch = asyncio.ensure_future(consumer.getmany(timeout_ms=timeout_ms, max_records=max_records))
+    await asyncio.wait({fetch, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    if not fetch.done():
+        fetch.cancel()
+        return None
+    try:
+        return fetch.result()
+    except kerr.KafkaError as exc:
+        if getattr(exc, "retriable", False):
+            logging.getLogger("ingest.kafka").warning("%s: %s; retrying", who, explain(exc))
+            await asyncio.sleep(0.5)
+            return {}
+        raise KafkaTransportError(f"{redact(url)}: {explain(exc)}") from None

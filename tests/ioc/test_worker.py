@@ -1,7 +1,6 @@
 """The scoring worker's delivery logic with fakes for Kafka and PostgreSQL (the real ones: tests/integration/test_workers.py)."""
 from __future__ import annotations
 
-import asyncio
 
 import numpy as np
 import pytest
@@ -103,9 +102,12 @@ async def test_scores_go_to_the_same_partition_and_a_hand_over_resumes_at_the_ch
     await worker.take([1])
     assert worker._consumer.sought == [(1, 0)]
     await worker._deliver(worker._consumer, {tp: _records(worker.registry, 1, worker.map, 0, 5)})
-    (topic, value, partition), = worker._sink.sent
+    (topic, value, partition), (etopic, evalue, epartition) = worker._sink.sent
     rec = decode_scores(value)
     assert (topic, partition, rec.first_offset, rec.next_offset, len(rec)) == ("ioc.scores", 1, 0, 5, 5)
+    # the alert evidence on the same partition: nothing flagged here, so only the sensor's newest reading
+    ev = decode_scores(evalue)
+    assert (etopic, epartition, ev.ts.tolist()) == ("ioc.alert-events", 1, [T0 + 60 * 4])
     await worker.give_up([1])
     assert worker.state.saved[1].next_offset == 5 and worker.stats.checkpoints == 1
     assert worker._consumer.commits == [{1: 5}]           # the group's offset follows the checkpoint, never ahead

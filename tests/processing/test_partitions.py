@@ -8,7 +8,8 @@ from processing.batch import ReadingBatch
 from processing.checkpoint import decode, encode
 from processing.config import CoreConfig
 from processing.core import AnomalyCore
-from processing.partitions import PartitionMap, alert_changes
+from processing.alerts import AlertList
+from processing.partitions import PartitionMap, alert_evidence
 from processing.registry import Registry
 from simulators.city import CitySimulator
 
@@ -87,13 +88,37 @@ def test_split_names_the_misplaced_rows():
     assert misplaced.tolist() == [1, 3]
 
 
-def test_alert_changes_follow_each_sensor_in_time_order():
-    # sensor 0 enters (t=1), stays (t=2: no change), leaves (t=3); sensor 1 was in alert and leaves at t=5;
-    # rows out of time order are taken in time order, as the core applies them
-    sensor = np.array([0, 1, 0, 0, 1])
-    ts = np.array([3.0, 5.0, 1.0, 2.0, 4.0])
-    alert = np.array([False, False, True, True, True])
+def test_alert_evidence_keeps_flagged_ending_and_newest_rows_in_time_order():
+    # sensor 0 enters (t=1), stays (t=2), leaves (t=3: the run's end), t=6 is its newest; sensor 1 was in
+    # alert and leaves at t=5 (its newest too); rows out of time order are taken in time order
+    sensor = np.array([0, 1, 0, 0, 1, 0, 0])
+    ts = np.array([3.0, 5.0, 1.0, 2.0, 4.0, 6.0, 5.5])
+    alert = np.array([False, False, True, True, True, False, False])
     before = np.array([False, True])
-    assert alert_changes(sensor, ts, alert, before).tolist() == [0, 1, 2]
-    assert alert_changes(sensor, ts, alert, np.array([True, False])).tolist() == [0, 1, 4]
-    assert alert_changes(sensor[:0], ts[:0], alert[:0], before).tolist() == []
+    assert alert_evidence(sensor, ts, alert, before).tolist() == [0, 1, 2, 3, 4, 5]
+    quiet = np.zeros(7, dtype=bool)       # nothing flagged, nothing carried over: only the newest of each
+    assert alert_evidence(sensor, ts, quiet, np.array([False, False])).tolist() == [1, 5]
+    assert alert_evidence(sensor, ts, quiet, np.array([True, False])).tolist() == [1, 2, 5]   # sensor 0 ends at t=1
+    assert alert_evidence(sensor[:0], ts[:0], alert[:0], before).tolist() == []
+
+
+def test_the_alert_list_makes_the_same_alerts_from_the_evidence_as_from_every_reading(city):
+    """What lets an alerting owner read only the evidence: same alerts, same counts, batch after batch."""
+    registry, batch = city
+    scores = AnomalyCore(registry).update(batch)
+    assert scores.alert.sum() > 20
+    full, thin = AlertList(registry), AlertList(registry)
+    before = np.zeros(len(registry), dtype=bool)
+    kept = 0
+    for rows in np.array_split(np.arange(len(batch)), 37):
+        part = batch.take(rows)
+        a, sc, r = scores.alert[rows], scores.score[rows], scores.reasons[rows]
+        full.ingest(part, a, sc, r)
+        ev = alert_evidence(part.sensor, part.ts, a, before)
+        thin.ingest(part.take(ev), a[ev], sc[ev], r[ev])
+        kept += ev.size
+        last = np.lexsort((part.ts, part.sensor))
+        before[part.sensor[last]] = a[last]           # the newest of each sensor wins
+    assert full.alerts() == thin.alerts()
+    assert len(full.alerts()) > 5
+    assert kept < len(batch) / 4      # ~10 readings a sensor per batch here: mostly the newest of each
