@@ -247,14 +247,14 @@ def build_parser() -> argparse.ArgumentParser:
     from ioc.brokers import add_parser as add_brokers_parser
     from ioc.transport_cli import add_parsers as add_transport_parsers
     from ioc.transport_cli import add_simulate_to_arguments
-    from ioc.worker_cli import add_parsers as add_worker_parsers
+    from ioc.roles_cli import add_parsers as add_role_parsers
 
     add_simulate_to_arguments(sub.choices["simulate"])
     add_brokers_parser(sub)
     add_alerting_parsers(sub)
     add_auth_parsers(sub)
     add_transport_parsers(sub)
-    add_worker_parsers(sub)
+    add_role_parsers(sub)
     return parser
 
 

@@ -81,7 +81,7 @@ import numpy as np
 from dashboard.source import SensorExtras, Snapshot
 from ingest.sources import FeedItem
 from ioc.alerting.dispatcher import AlertService, Dispatcher
-from ioc.alerting.wiring import NOT_CONFIGURED, build_alerting
+from ioc.alerting.wiring import build_alerting, deliveries_of
 from ioc.citydata import extras_from_registry
 from ioc.metrics import STAGES, Histogram, Rate
 from ioc.simulated_feed import ResumedStream, SimulatedFeed
@@ -336,13 +336,7 @@ class Pipeline:
     def deliveries(self, alert_ids: list[int]) -> dict[int, list[dict[str, object]]]:
         """Each alert's deliveries, ``{channel, address, officer?, status, attempts, last_error}``;
         status ``not_configured`` for a channel without a receiver."""
-        out: dict[int, list[dict[str, object]]] = {int(i): [] for i in alert_ids}
-        for aid, channel, address, status, attempts, error in self.alerting.store.delivery_status(alert_ids):
-            if status == "failed" and NOT_CONFIGURED in error:
-                status = "not_configured"
-            out[int(aid)].append({"channel": channel, "address": address, "status": status,
-                                  "attempts": int(attempts), "last_error": error})
-        return out
+        return deliveries_of(self.alerting.store, alert_ids)
 
     def dead_letters(self, limit: int = RECENT_DEAD_LETTERS) -> list[dict[str, Any]]:
         """The newest messages a broker source could not use, newest first: ``{source, code, reason,

@@ -75,3 +75,18 @@ def brokers(brokers_or_skip: None, kafka_libs: Path, tmp_path_factory: pytest.Te
     yield brokers
     brokers.stop()
     brokers.postgres.remove()      # as root its cluster lives outside the session's folder
+
+
+@pytest.fixture
+def pg_schema(brokers) -> Iterator[str]:
+    """The address of a fresh schema of the session's PostgreSQL (dropped afterwards): one test's own database."""
+    import uuid
+
+    from ioc.pg import connect
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with connect(brokers.postgres_url, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    yield f"{brokers.postgres_url}?options=-csearch_path%3D{schema}"
+    with connect(brokers.postgres_url, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA {schema} CASCADE")

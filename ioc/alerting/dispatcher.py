@@ -156,16 +156,18 @@ class AlertService:
             return self._record(self.engine.tick(now), now)
 
     def apply_commands(self, now: float) -> int:
-        """Apply operator actions queued in the store by another process (the CLI); returns how many."""
+        """Apply operator actions queued in the store by another process (the CLI, a dashboard node);
+        returns how many.  The audit log names the role and address of who queued each."""
         done = 0
-        for cid, _at, actor, action, alert_id, arg in self.store.queued_commands():
+        for cid, _at, actor, action, alert_id, arg, role, address in self.store.queued_commands():
+            who = {"role": role, "address": address} if role else LOCAL_ACTOR
             try:
                 if action == "acknowledge":
-                    self.acknowledge(alert_id, actor, now, arg, **LOCAL_ACTOR)
+                    self.acknowledge(alert_id, actor, now, arg, **who)
                 elif action == "resolve":
-                    self.resolve(alert_id, actor, now, arg, **LOCAL_ACTOR)
+                    self.resolve(alert_id, actor, now, arg, **who)
                 elif action == "assign":
-                    self.assign(alert_id, arg, actor, now, **LOCAL_ACTOR)
+                    self.assign(alert_id, arg, actor, now, **who)
                 else:
                     raise AlertError(f"unknown action {action!r}")
             except AlertError as exc:
@@ -235,11 +237,15 @@ class AlertService:
                 if stored is None:
                     raise
                 r = stored
+        return self.cap_for(r, msg_type)
+
+    def cap_for(self, r: Routed, msg_type: str | None = None) -> str:
+        """CAP 1.2 of the alert record ``r`` (e.g. one read from the store by a dashboard node)."""
         mt = msg_type or ("Cancel" if r.alert.state == "resolved" else "Alert")
         seq = r.first_event
         sent = r.created_at
         if mt != "Alert":
-            events = self.store.events(alert_id)
+            events = self.store.events(r.id)
             seq, sent = (events[-1].seq, events[-1].at) if events else (seq, sent)
         event = {"Alert": "opened", "Update": "severity", "Cancel": "resolved"}[mt]
         return self._cap(r, event, seq, sent, mt)

@@ -84,6 +84,10 @@ _AUDIT_ADDED = (("role", "TEXT NOT NULL DEFAULT ''"), ("address", "TEXT NOT NULL
                 ("recorded_at", "REAL"))
 
 
+#: command columns added since: who queued it from where (a dashboard node of a cluster), for the audit log
+_COMMANDS_ADDED = (("role", "TEXT NOT NULL DEFAULT ''"), ("address", "TEXT NOT NULL DEFAULT ''"))
+
+
 class AuditEntry(NamedTuple):
     """One recorded action.  ``at``: the pipeline's clock (simulated time in the embedded
     demo); ``recorded_at``: the wall clock (None in stores from before it was kept)."""
@@ -178,6 +182,11 @@ def _pg_schema() -> str:
     return schema + f"\nALTER TABLE audit {added};\n"
 
 
+def _pg_commands_added() -> str:
+    """Migration step 2: :data:`_COMMANDS_ADDED`."""
+    return "ALTER TABLE commands " + ", ".join(f"ADD COLUMN IF NOT EXISTS {c} {d}" for c, d in _COMMANDS_ADDED) + ";"
+
+
 class _PgConnection:
     """The few sqlite3 connection methods the store uses, on a psycopg 3 connection (autocommit; the
     store's own BEGIN/COMMIT make the transactions)."""
@@ -186,7 +195,7 @@ class _PgConnection:
         from ioc.pg import connect, migrate
 
         self._conn = connect(url, autocommit=True)
-        migrate(self._conn, "alert_store", (_pg_schema(),))
+        migrate(self._conn, "alert_store", (_pg_schema(), _pg_commands_added()))
         self.rowcount = -1
 
     def cursor(self) -> "_PgConnection":
@@ -231,6 +240,10 @@ class AlertStore:
             for column, decl in _AUDIT_ADDED:             # a store from before they were recorded
                 if column not in have:
                     self._db.execute(f"ALTER TABLE audit ADD COLUMN {column} {decl}")
+            have = {r[1] for r in self._db.execute("PRAGMA table_info(commands)")}
+            for column, decl in _COMMANDS_ADDED:
+                if column not in have:
+                    self._db.execute(f"ALTER TABLE commands ADD COLUMN {column} {decl}")
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"{self.path}: cannot open the alert store: {exc}") from exc
         self._lock = threading.Lock()
@@ -297,20 +310,24 @@ class AlertStore:
                              "VALUES (?,?,?,?,?,?,?,?)", (at, actor, action, alert_id, detail, role, address,
                                                           time.time() if recorded_at is None else recorded_at))
 
-    def queue_command(self, actor: str, action: str, alert_id: int, arg: str, at: float) -> int:
-        """Queue an operator action (``acknowledge`` | ``resolve`` | ``assign``) for the engine's owner."""
+    def queue_command(self, actor: str, action: str, alert_id: int, arg: str, at: float, *, role: str = "",
+                      address: str = "") -> int:
+        """Queue an operator action (``acknowledge`` | ``resolve`` | ``assign``) for the engine's owner;
+        ``role`` and ``address``: of the signed-in user who asked (empty: the local command line)."""
+        sql = "INSERT INTO commands (at, actor, action, alert_id, arg, role, address) VALUES (?,?,?,?,?,?,?)"
+        args = (at, actor, action, alert_id, arg, role, address)
         with self._lock:
             if self.postgres:
-                return int(self._db.execute("INSERT INTO commands (at, actor, action, alert_id, arg) VALUES "
-                                            "(?,?,?,?,?) RETURNING id", (at, actor, action, alert_id, arg)).fetchone()[0])
-            cur = self._db.execute("INSERT INTO commands (at, actor, action, alert_id, arg) VALUES (?,?,?,?,?)",
-                                   (at, actor, action, alert_id, arg))
+                return int(self._db.execute(sql + " RETURNING id", args).fetchone()[0])
+            cur = self._db.execute(sql, args)
         return int(cur.lastrowid)
 
-    def queued_commands(self) -> list[tuple[int, float, str, str, int, str]]:
+    def queued_commands(self) -> list[tuple[int, float, str, str, int, str, str, str]]:
+        """``(id, at, actor, action, alert_id, arg, role, address)`` of the commands not applied yet, oldest first."""
         with self._lock:
             return [tuple(r) for r in self._db.execute(  # type: ignore[misc]
-                "SELECT id, at, actor, action, alert_id, arg FROM commands WHERE status = 'queued' ORDER BY id")]
+                "SELECT id, at, actor, action, alert_id, arg, role, address FROM commands WHERE status = 'queued' "
+                "ORDER BY id")]
 
     def finish_command(self, command_id: int, ok: bool, result: str) -> None:
         with self._lock:
@@ -450,6 +467,21 @@ class AlertStore:
             return [AuditEntry(*r) for r in self._db.execute(
                 "SELECT at, actor, action, alert_id, detail, role, address, recorded_at FROM audit "
                 "ORDER BY id DESC LIMIT ?", (limit,))]
+
+    def try_lead(self, key: int) -> bool:
+        """Become the one active alerting owner: take PostgreSQL's session advisory lock ``key`` on
+        this store's own connection, without waiting (True: taken, or held already).
+
+        The lock lives as long as this connection: when the process dies, PostgreSQL drops it and
+        a standby's next try takes it; and every write of the leader goes through the same
+        session, so a leader that lost its session cannot write on.  SQLite has no such lock:
+        one process owns its file (the embedded pipeline), so :class:`StoreError`."""
+        if not self.postgres:
+            raise StoreError(f"{self.path}: an alerting owner with a standby needs the PostgreSQL alert store "
+                             "(postgresql://…); SQLite is for one process")
+        with self._lock:
+            row = self._db.execute("SELECT pg_try_advisory_lock(?)", (int(key),)).fetchone()
+        return bool(row[0])
 
     def horizon(self) -> dict[str, Any] | None:
         """The stream position of the last outcome the pipeline recorded (None: none yet)."""

@@ -24,7 +24,7 @@ from ioc.alerting.store import AlertStore, Delivery
 from processing.alerting.config import AlertingConfig, DeliverySettings
 from processing.registry import Registry
 
-__all__ = ["NOT_CONFIGURED", "UnconfiguredChannel", "build_alerting", "delivery_channels"]
+__all__ = ["NOT_CONFIGURED", "UnconfiguredChannel", "build_alerting", "deliveries_of", "delivery_channels"]
 
 log = logging.getLogger(__name__)
 
@@ -76,13 +76,27 @@ def delivery_channels(settings: DeliverySettings, environ: Mapping[str, str], *,
     return channels
 
 
+def deliveries_of(store: AlertStore, alert_ids: list[int]) -> dict[int, list[dict[str, object]]]:
+    """Each alert's deliveries, ``{channel, address, status, attempts, last_error}``, as the dashboard
+    shows them: status ``not_configured`` for a channel without a receiver."""
+    out: dict[int, list[dict[str, object]]] = {int(i): [] for i in alert_ids}
+    for aid, channel, address, status, attempts, error in store.delivery_status(alert_ids):
+        if status == "failed" and NOT_CONFIGURED in error:
+            status = "not_configured"
+        out[int(aid)].append({"channel": channel, "address": address, "status": status,
+                              "attempts": int(attempts), "last_error": error})
+    return out
+
+
 def build_alerting(registry: Registry, data_dir: str | Path | None, *, config: AlertingConfig | None = None,
                    config_path: str | Path | None = None, wards_path: str | Path | None = None,
                    environ: Mapping[str, str] | None = None, channels: Mapping[str, Channel] | None = None,
-                   clock: Callable[[], float] = time.time) -> tuple[AlertService, Dispatcher]:
+                   clock: Callable[[], float] = time.time,
+                   store: AlertStore | None = None) -> tuple[AlertService, Dispatcher]:
     """The alerting service and its dispatcher for ``registry``.
 
-    The store is ``<data_dir>/alerts.sqlite3`` (None: in memory); the configuration
+    The store is ``store`` if given (e.g. the PostgreSQL one of ``ioc alerting``; left open on an
+    error), else ``<data_dir>/alerts.sqlite3`` (None: in memory); the configuration
     ``config_path`` (default ``config/<city>/alerting.toml``, validated against the
     registry's wards and sensor ids); CAP areas are the ward polygons of
     ``wards_path`` (default the city's ``wards.geojson``; a circle when missing);
@@ -100,13 +114,16 @@ def build_alerting(registry: Registry, data_dir: str | Path | None, *, config: A
         rings = {w: wards.ring(w) for w in wards.names}
     except (RegistryError, OSError) as exc:
         log.warning("CAP areas will be circles: %s", exc)
-    store = AlertStore(":memory:") if data_dir is None else AlertStore.in_folder(data_dir)
+    given = store is not None
+    if store is None:
+        store = AlertStore(":memory:") if data_dir is None else AlertStore.in_folder(data_dir)
     try:
         chans = dict(channels) if channels is not None else delivery_channels(
             acfg.delivery, os.environ if environ is None else environ, sender=acfg.cap.sender)
         dispatcher = Dispatcher(store, chans, acfg.delivery, clock=clock)
         service = AlertService(registry, acfg, store, ward_rings=rings, on_queued=dispatcher.wake, clock=clock)
     except BaseException:
-        store.close()
+        if not given:
+            store.close()
         raise
     return service, dispatcher

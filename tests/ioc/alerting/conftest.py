@@ -1,7 +1,6 @@
 """Fixtures of the alerting tests: ``store_at`` runs a test against both backends of the alert store."""
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -14,12 +13,4 @@ def store_at(request: pytest.FixtureRequest) -> Iterator[str | None]:
     if request.param == "sqlite":
         yield None
         return
-    from ioc.pg import connect
-
-    brokers = request.getfixturevalue("brokers")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    with connect(brokers.postgres_url, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    yield f"{brokers.postgres_url}?options=-csearch_path%3D{schema}"
-    with connect(brokers.postgres_url, autocommit=True) as conn:
-        conn.execute(f"DROP SCHEMA {schema} CASCADE")
+    yield request.getfixturevalue("pg_schema")

@@ -1,0 +1,280 @@
+"""``ioc dashboard``: the control room of a cluster, on any node, from Kafka and the shared alert store.
+
+A dashboard node keeps no state that matters.  It reads the scored stream (``ioc.scores``,
+every partition, without a group) into a :class:`~processing.scored_view.ScoredView` and
+the KPI figures, reads the alerts from the PostgreSQL alert store, and builds the same
+:class:`~dashboard.source.Snapshot` as the embedded pipeline (:class:`ioc.snapshot.SnapshotBuilder`)::
+
+    ioc.scores ──▶ reader thread ──▶ ScoredView + CityKpis ─┐
+    alert store (PostgreSQL) ──▶ open + recent alerts ───────┴─▶ Snapshot ──▶ Dash app, HTTP API
+
+At start it reads back ``window_s`` of the stream (by broker time; default an hour), so a node
+started or restarted in the middle of a shift shows every sensor's newest value and a chart at
+once.  Any number of nodes can run behind a load balancer; each shows the whole city whichever
+worker scored it, and keeps showing it while workers fail over (the scores of a hand-over arrive
+twice, once counted).
+
+Operator actions (acknowledge, resolve, assign) are checked against the signed-in user's role
+by the dashboard as always, then queued in the store with the user's name, role and address;
+the alerting owner applies them on its next step (:meth:`ioc.alerting.dispatcher.AlertService.apply_commands`),
+and the node waits for the outcome (``command_wait_s``) so the operator sees it, or its refusal.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import threading
+import time
+import uuid
+from typing import Any, Callable
+
+import numpy as np
+from aiokafka import AIOKafkaConsumer
+from aiokafka import errors as kerr
+
+from dashboard.source import SensorExtras, Snapshot
+from ingest.formats.scores import ScoresFormatError, decode as decode_scores
+from ingest.kafka.settings import KafkaSettings, explain, quiet_stop
+from ioc.alerting.dispatcher import AlertService
+from ioc.alerting.wiring import deliveries_of
+from ioc.metrics import Rate
+from ioc.snapshot import LiveFigures, SnapshotBuilder
+from processing.alerting.engine import Routed
+from processing.alerts import Alert, AlertError
+from processing.config import CoreConfig
+from processing.kpis import CityKpis
+from processing.registry import Registry
+from processing.scored_view import ScoredView
+
+__all__ = ["ClusterView"]
+
+log = logging.getLogger("ioc.dashboard")
+
+RECENT_RESOLVED = 50          # resolved alerts the feed keeps showing, newest first
+
+
+class _StoreAlerting:
+    """What :class:`~ioc.snapshot.SnapshotBuilder` reads of an alerting service, from the shared store:
+    the configuration, the routing record of each alert shown (as last loaded), who is on duty."""
+
+    def __init__(self, service: AlertService) -> None:
+        self.config = service.config
+        self.store = service.store
+        self.engine = self
+        self._service = service
+        self.routed: dict[int, Routed] = {}
+
+    def get(self, alert_id: int) -> Routed:
+        r = self.routed.get(alert_id)
+        if r is None:
+            raise AlertError(f"no alert {alert_id}")
+        return r
+
+    def on_duty(self, now: float) -> Any:
+        return self._service.on_duty(now)
+
+
+class ClusterView:
+    """A :class:`~dashboard.source.SnapshotSource` for a dashboard node (thread-safe)."""
+
+    def __init__(self, registry: Registry, settings: KafkaSettings, service: AlertService, *,
+                 extras: SensorExtras | None = None, window_s: float = 3600.0, command_wait_s: float = 10.0,
+                 rebuild_s: float = 0.5, clock: Callable[[], float] = time.time) -> None:
+        self.registry = registry
+        self.settings = settings
+        self.service = service
+        self.store = service.store
+        self.window_s = window_s
+        self.command_wait_s = command_wait_s
+        self.rebuild_s = rebuild_s
+        self.clock = clock
+        self.run_id = uuid.uuid4().hex[:12]
+        n = len(registry)
+        self.extras = extras or SensorExtras.empty(n)
+        core = CoreConfig()
+        self.view = ScoredView(n, window=core.window)
+        kinds = np.array([s.kind for s in registry.sensors], dtype=object)
+        self._kpis = CityKpis(kinds, np.array([s.lon for s in registry.sensors]),
+                              np.array([s.lat for s in registry.sensors]))
+        self._alerting = _StoreAlerting(service)
+        self._display = SnapshotBuilder(registry, self.extras, self._alerting, self._kpis,  # type: ignore[arg-type]
+                                        run_id=self.run_id, speed=1.0, warn_score=0.5, band_k=core.z_report)
+        self._lock = threading.Lock()
+        self._rate = Rate(10.0)
+        self._dead: dict[str, int] = {}
+        self._records = 0
+        self._builds = 0
+        self._alerts_key: tuple = ()
+        self._alerts_rev = 0
+        self._reader_error = ""
+        self._connected = False
+        self._built_at = -math.inf
+        self._snapshot: Snapshot | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.ready = threading.Event()        # the window has been read back
+
+    # ------------------------------------------------------------------ the scored stream
+    def start(self) -> None:
+        """Read ``ioc.scores`` on a thread of its own until :meth:`close`."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=lambda: asyncio.run(self._read()), name="ioc-scores-reader",
+                                            daemon=True)
+            self._thread.start()
+
+    def close(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    async def _read(self) -> None:
+        s = self.settings
+        while not self._stop.is_set():
+            consumer = AIOKafkaConsumer(s.scores_topic, bootstrap_servers=s.bootstrap, group_id=None,
+                                        enable_auto_commit=False,
+                                        auto_offset_reset="earliest", client_id=s.effective_client_id("dashboard"),
+                                        **s.security_options())
+            try:
+                await consumer.start()
+                await self._follow(consumer)
+            except Exception as exc:  # noqa: BLE001 - a dead reader would blind the display: retried
+                with self._lock:
+                    self._connected = False
+                    self._reader_error = (f"kafka://{s.bootstrap}: {explain(exc)}" if isinstance(exc, kerr.KafkaError)
+                                          else f"{type(exc).__name__}: {exc}")
+                log.warning("dashboard: scores from %s: %s; trying again in 2 s", s.scores_topic, self._reader_error)
+                await asyncio.sleep(2.0)
+            finally:
+                await quiet_stop(consumer)
+
+    async def _follow(self, consumer: AIOKafkaConsumer) -> None:
+        topic = self.settings.scores_topic
+        deadline = time.monotonic() + 30               # without a group, every partition is assigned once known
+        while not consumer.assignment() and time.monotonic() < deadline and not self._stop.is_set():
+            await asyncio.sleep(0.1)
+        tps = sorted(consumer.assignment(), key=lambda tp: tp.partition)
+        if not tps:
+            raise kerr.UnknownTopicOrPartitionError(f"topic {topic!r} does not exist")
+        since = int((self.clock() - self.window_s) * 1000)
+        ends = await consumer.end_offsets(tps)
+        found = await consumer.offsets_for_times({tp: since for tp in tps})
+        for tp in tps:
+            at = found.get(tp)
+            # nothing in the window: from the end as it is now (seek_to_end would resolve it later, lazily,
+            # and skip what was published in between)
+            consumer.seek(tp, ends[tp] if at is None else at.offset)
+        with self._lock:
+            self._connected, self._reader_error = True, ""
+        log.info("dashboard: reading %s (%d partitions) from %.0f s back", topic, len(tps), self.window_s)
+        while not self._stop.is_set():
+            data = await consumer.getmany(timeout_ms=300, max_records=2000)
+            self._take(data)
+            if not self.ready.is_set():
+                positions = [await consumer.position(tp) for tp in tps]
+                if all(p >= ends[tp] for p, tp in zip(positions, tps)):
+                    self.ready.set()
+
+    def _take(self, data: dict) -> None:
+        for tp, msgs in data.items():
+            for m in msgs:
+                try:
+                    rec = decode_scores(m.value or b"")
+                    if rec.sensor.size and (rec.sensor.min() < 0 or rec.sensor.max() >= len(self.registry)):
+                        raise ScoresFormatError("a sensor index lies outside this registry")
+                except ScoresFormatError as exc:
+                    log.warning("dashboard: %s:%d@%d: %s", tp.topic, tp.partition, m.offset, exc)
+                    with self._lock:
+                        self._dead["bad_scores"] = self._dead.get("bad_scores", 0) + 1
+                    continue
+                with self._lock:
+                    before = self.view.readings
+                    self.view.add(rec.sensor, rec.ts, rec.value, rec.score, rec.alert)
+                    fresh = self.view.readings - before
+                    if fresh:
+                        self._kpis.add(rec.sensor, rec.ts, rec.value)
+                    self._records += 1
+                    self._rate.add(self.clock(), fresh)
+
+    # ------------------------------------------------------------------ SnapshotSource
+    def snapshot(self) -> Snapshot:
+        """The city now: rebuilt at most every ``rebuild_s`` (the alerts are read from the store then)."""
+        with self._lock:
+            wall = self.clock()
+            if self._snapshot is not None and wall - self._built_at < self.rebuild_s:
+                return self._snapshot
+        shown = self._alerts_shown()                 # the store, outside the lock
+        with self._lock:
+            self._alerting.routed = {r.id: r for r in shown}
+            alerts = tuple(sorted((r.alert for r in shown), key=lambda a: a.id))
+            key = tuple((a.id, a.rev, a.state) for a in alerts)
+            if key != self._alerts_key:
+                self._alerts_key, self._alerts_rev = key, self._alerts_rev + 1
+            silent = np.array(sorted({a.sensor for a in alerts if a.kind == "silent" and a.active}), dtype=np.intp)
+            now = self.view.now
+            status = "ok" if self._connected and self.ready.is_set() else ("degraded" if self._reader_error
+                                                                            else "starting")
+            self._builds += 1
+            live = LiveFigures(status, self._rate.per_s(wall), self.view.readings, dict(self._dead), {},
+                               self._records, self._builds, None)
+            self._snapshot = self._display.build(now=now if math.isfinite(now) else wall, wall=wall, core=self.view,
+                                                 silent=silent, last_value=self.view.last_value,
+                                                 score=np.nan_to_num(self.view.score), alerts=alerts,
+                                                 alerts_rev=self._alerts_rev, live=live)
+            self._built_at = wall
+            return self._snapshot
+
+    def _alerts_shown(self) -> list[Routed]:
+        unresolved = self.store.alerts(["open", "acknowledged"], limit=5000)
+        return unresolved + self.store.alerts(["resolved"], limit=RECENT_RESOLVED)
+
+    def recent(self, sensor: int) -> dict[str, np.ndarray]:
+        if not 0 <= sensor < len(self.registry):
+            raise IndexError(f"no sensor {sensor}")
+        with self._lock:
+            return self.view.recent(sensor)
+
+    def acknowledge(self, alert_id: int, by: str, comment: str = "", *, role: str = "", address: str = "") -> Alert:
+        return self._command("acknowledge", alert_id, comment, by, role, address)
+
+    def resolve(self, alert_id: int, by: str, comment: str = "", *, role: str = "", address: str = "") -> Alert:
+        return self._command("resolve", alert_id, comment, by, role, address)
+
+    def assign(self, alert_id: int, officer_id: str, by: str, *, role: str = "", address: str = "") -> Alert:
+        return self._command("assign", alert_id, officer_id, by, role, address)
+
+    def _command(self, action: str, alert_id: int, arg: str, by: str, role: str, address: str) -> Alert:
+        """Queue the action for the alerting owner and wait for its outcome (AlertError: refused or not applied)."""
+        if self.store.alert(alert_id) is None:
+            raise AlertError(f"no alert {alert_id}")
+        cid = self.store.queue_command(by.strip(), action, alert_id, arg, self.clock(), role=role, address=address)
+        deadline = time.monotonic() + self.command_wait_s
+        while time.monotonic() < deadline:
+            st = self.store.command(cid)
+            if st is not None and st[0] == "error":
+                raise AlertError(st[1])
+            if st is not None and st[0] == "done":
+                with self._lock:
+                    self._built_at = -math.inf             # the next read shows it
+                stored = self.store.alert(alert_id)
+                assert stored is not None
+                return stored.alert
+            time.sleep(0.1)
+        raise AlertError(f"{action} of alert {alert_id} is queued, but the alerting owner has not applied it in "
+                         f"{self.command_wait_s:.0f} s: is 'ioc alerting' running?")
+
+    def deliveries(self, alert_ids: list[int]) -> dict[int, list[dict[str, object]]]:
+        return deliveries_of(self.store, alert_ids)
+
+    def audit_log(self, limit: int = 200) -> list[Any]:
+        return self.store.audit_log(limit)
+
+    def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
+        """None kept here: the workers send theirs to the dead-letter topic."""
+        return []
+
+    def cap_xml(self, alert_id: int) -> str:
+        stored = self.store.alert(alert_id)
+        if stored is None:
+            raise AlertError(f"no alert {alert_id}")
+        return self.service.cap_for(stored)
