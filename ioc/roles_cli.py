@@ -166,8 +166,9 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     from ioc.citydata import default_city_dir, load_extras
     from ioc.cli import UserError, _load_registry
     from ioc.cluster_view import ClusterView
-    from ioc.run import RunError, _listen, default_data_dir
+    from ioc.run import RunError, _listen
     from processing.alerting.config import ConfigError
+    from processing.errors import StateError
 
     url = _postgres_url(args, "dashboard", "the alert store")
     settings = _kafka(args)
@@ -183,8 +184,11 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     except (StoreError, ConfigError, ValueError) as exc:
         raise UserError(str(exc)) from None
     view = ClusterView(registry, settings, service, extras=load_extras(path, registry), window_s=args.window)
-    data_dir = args.data or default_data_dir()
-    auth = AuthStore.in_folder(data_dir / "auth")
+    try:
+        auth = AuthStore.in_folder(args.data) if args.data else AuthStore(url)   # shared by every node
+    except StateError as exc:
+        store.close()
+        raise UserError(str(exc)) from None
     try:
         first_password = auth.first_admin(time.time())
         app = create_app(view, auth=auth, wards=wards, refresh_ms=args.refresh_ms)
@@ -210,8 +214,9 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
         print(f"dashboard: http://{host}:{server.port}/  (scores from {settings.scores_topic} on {settings.url}, "
               f"alerts from {redact(url)})", flush=True)
         if first_password is not None:
-            print(f"First start: sign in as 'admin' with the password {first_password} (shown this once; "
-                  f"users live in {auth.path.parent})", flush=True)
+            print(f"First start: sign in as 'admin' with the password {first_password} (shown this once; add "
+                  f"users with 'ioc users add NAME --role viewer|operator|duty|admin "
+                  f"{'--data ' + str(args.data) if args.data else '--cluster'}')", flush=True)
         server.serve_forever(poll_interval=0.2)
         print("dashboard: stopped", flush=True)
     finally:
@@ -263,7 +268,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--window", type=float, default=3600.0, metavar="SECONDS",
                    help="how much of the scored stream to read back at start (broker time; default 3600)")
     p.add_argument("--refresh-ms", type=int, default=1000, help="display refresh period (default 1000)")
-    p.add_argument("--data", type=Path, help="folder of the users and sessions (default: the data folder)")
+    p.add_argument("--data", type=Path, help="a folder of this node's own users and sessions (default: those of "
+                                             "the cluster, in PostgreSQL, shared by every dashboard node)")
     p.add_argument("--alerting", type=Path, help="alerting TOML (default config/<city>/alerting.toml)")
     p.add_argument("--registry", type=Path, help="sensors GeoJSON (default: the configured city)")
     p.set_defaults(func=cmd_dashboard)

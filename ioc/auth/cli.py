@@ -1,7 +1,8 @@
 """Command line: ``ioc users add|list|passwd|disable|enable`` and ``ioc tokens add|list|revoke``.
 
 The user store is ``<data>/auth/auth.sqlite3`` (``--data`` overrides the folder; the data
-folder is :func:`ioc.paths.data_dir`).  A password is read from the terminal without echo
+folder is :func:`ioc.paths.data_dir`), or with ``--cluster`` the one the ``ioc dashboard``
+nodes of a cluster share, in the PostgreSQL of ``$IOC_POSTGRES_URL``.  A password is read from the terminal without echo
 (twice), or as the first line of standard input when that is not a terminal (for
 scripts: ``printf '%s\\n' "$PW" | ioc users add an --role operator``); it is never printed
 or logged.  A new token's secret is printed once, to standard output, and never again.
@@ -30,8 +31,15 @@ def default_auth_dir() -> Path:
 
 
 def _store(args: argparse.Namespace) -> Any:
+    import os
+
     from ioc.auth.store import AuthStore
 
+    if getattr(args, "cluster", False):
+        url = os.environ.get("IOC_POSTGRES_URL", "")
+        if not url:
+            raise ConfigError("--cluster: set IOC_POSTGRES_URL=postgresql://… (the cluster's database)")
+        return AuthStore(url)
     return AuthStore.in_folder(Path(args.data) if args.data else default_auth_dir())
 
 
@@ -133,6 +141,8 @@ def add_parsers(subparsers: Any) -> None:
     """Add ``users`` and ``tokens`` to the ``ioc`` command's subparsers."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--data", help="user store folder (default <data-dir>/auth)")
+    common.add_argument("--cluster", action="store_true",
+                        help="the user store of the cluster's dashboards, in PostgreSQL ($IOC_POSTGRES_URL)")
 
     p = subparsers.add_parser("users", help="control-room users: add, list, change password, disable")
     usub = p.add_subparsers(dest="users_command", required=True)

@@ -1,4 +1,6 @@
-"""Users, sessions and API tokens in the data folder (``<data>/auth.sqlite3``).
+"""Users, sessions and API tokens in the data folder (``<data>/auth.sqlite3``), or in PostgreSQL
+(``AuthStore("postgresql://…")``: the dashboard nodes of a cluster share their users and sessions,
+so any node behind a load balancer serves a signed-in operator).
 
 * **Users**: a name, a role (:mod:`processing.access`), their teams, the roster officer
   they are (``officer``: alerts assigned to that officer are theirs), an Argon2id hash.
@@ -25,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ioc.auth.passwords import hash_password, needs_rehash, verify_password
+from ioc.pg import integrity_errors
 from processing.access import SCOPES, Principal, parse_role, valid_name
 from processing.errors import ConfigError, NotSignedIn, StateError
 
@@ -93,8 +96,21 @@ class AuthStore:
 
     def __init__(self, path: str | Path, *, max_failures: int = 5, lock_s: float = 900.0,
                  idle_s: float = 1800.0, max_age_s: float = 12 * 3600.0) -> None:
-        self.path = Path(path)
+        from ioc.pg import is_postgres
+
         self.max_failures, self.lock_s, self.idle_s, self.max_age_s = max_failures, lock_s, idle_s, max_age_s
+        self._lock = threading.Lock()
+        if is_postgres(path):
+            from ingest.sources import redact
+            from ioc.pg import PgError, SqliteLike, pg_types
+
+            self.path = Path(redact(str(path)))
+            try:
+                self._db = SqliteLike(str(path), "auth_store", (pg_types(_SCHEMA),))   # type: ignore[assignment]
+            except PgError as exc:
+                raise StateError(f"cannot open the user store: {exc}") from None
+            return
+        self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=10.0)
@@ -103,7 +119,6 @@ class AuthStore:
         except (OSError, sqlite3.Error) as exc:
             raise StateError(f"{self.path}: cannot open the user store: {exc}") from exc
         self.path.chmod(0o600)                      # hashes only, but nobody else's business
-        self._lock = threading.Lock()
 
     @classmethod
     def in_folder(cls, data_dir: str | Path, **kw: float) -> "AuthStore":
@@ -129,7 +144,7 @@ class AuthStore:
                 self._db.execute("INSERT INTO users (name, role, teams, officer, hash, created_at) "
                                  "VALUES (?, ?, ?, ?, ?, ?)", (name, role, json.dumps(list(teams)), officer,
                                                                digest, now))
-            except sqlite3.IntegrityError:
+            except integrity_errors():
                 raise ConfigError(f"user {name!r} exists already") from None
         return self.user(name)
 
@@ -141,7 +156,10 @@ class AuthStore:
             if self._db.execute("SELECT 1 FROM users LIMIT 1").fetchone() is not None:
                 return None
         password = secrets.token_urlsafe(12)
-        self.add_user(name, "admin", password, now)
+        try:
+            self.add_user(name, "admin", password, now)
+        except ConfigError:            # another node sharing this store made it first
+            return None
         return password
 
     def set_password(self, name: str, password: str) -> None:

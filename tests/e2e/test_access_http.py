@@ -23,10 +23,10 @@ from pathlib import Path
 import pytest
 import requests
 
+from browser import CHROMIUM, chromium, severe, sign_in
 from live import free_port, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
 PASSWORD = "http correct horse battery"
 SENSOR = "BG-ENV-001"
 XSS_NAME = "<img src=x onerror=window.__pwned=1>"           # no double quote: reasons quote names as JSON
@@ -190,23 +190,11 @@ def test_sign_in_roles_and_csrf_from_outside_and_payload_strings_stay_text(broke
 
 
 def _no_script_runs(url: str, password: str) -> None:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
 
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = str(CHROMIUM)
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--no-first-run", "--window-size=1600,1000"):
-        opts.add_argument(flag)
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    d = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+    d = chromium(width=1600, height=1000)
     try:
-        d.get(url + "/login")
-        d.find_element(By.ID, "login-name").send_keys("wall")
-        d.find_element(By.ID, "login-password").send_keys(password)
-        d.find_element(By.ID, "login-submit").click()
+        sign_in(d, url, "wall", password)
         wait_for(lambda: d.find_elements(By.ID, "h-dead-link"), 30, "the control room")
         d.find_element(By.ID, "h-dead-link").click()                # the dead-letter chip leads to the page
         cells = wait_for(lambda: [td.text for td in d.find_elements(By.CSS_SELECTOR, "#dead-table td")], 30,
@@ -218,7 +206,7 @@ def _no_script_runs(url: str, password: str) -> None:
         d.get(url + "/")
         wait_for(lambda: d.find_elements(By.CSS_SELECTOR, "#sensor-map canvas"), 30, "the map")
         assert d.execute_script("return window.__pwned === undefined")
-        severe = [e["message"] for e in d.get_log("browser") if e["level"] == "SEVERE"]
-        assert not severe, severe
+        errors = severe(d)
+        assert not errors, errors
     finally:
         d.quit()

@@ -32,7 +32,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 import xml.etree.ElementTree as ET
@@ -41,8 +40,8 @@ from pathlib import Path
 
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
+from browser import CHROMIUM, chromium, poll, severe, sign_in
+
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACT = REPO / "artifacts" / "control_room.png"
 PASSWORD = "e2e correct horse battery"
@@ -67,20 +66,6 @@ def _get_json(url: str, token: str | None = None):
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=5) as r:
         return json.loads(r.read())
-
-
-def _wait(what: str, check, timeout: float = 60.0, every: float = 0.25):
-    deadline = time.monotonic() + timeout
-    last_error: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            value = check()
-            if value:
-                return value
-        except Exception as exc:  # the page is still settling; try again until the deadline
-            last_error = exc
-        time.sleep(every)
-    raise AssertionError(f"timed out waiting for {what}" + (f" (last error: {last_error})" if last_error else ""))
 
 
 def _ioc(*args: str, stdin: str | None = None) -> str:
@@ -117,7 +102,7 @@ def server(tmp_path):
                  "PYTHONUNBUFFERED": "1"})
     url = f"http://127.0.0.1:{port}/"
     try:
-        _wait("the server to answer /api/health",
+        poll("the server to answer /api/health",
               lambda: proc.poll() is None and _get_json(url + "api/health")["status"] == "ok", timeout=120)
         token = _ioc("tokens", "add", "e2e-reader", "--scope", "read",
                      "--data", str(tmp_path / "data" / "auth")).strip().splitlines()[-1]
@@ -134,47 +119,22 @@ def server(tmp_path):
 
 @pytest.fixture
 def browser(tmp_path):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = str(CHROMIUM)
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--no-first-run", f"--user-data-dir={tmp_path / 'chromium-profile'}", "--window-size=1920,1080",
-                 "--hide-scrollbars"):
-        opts.add_argument(flag)
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=opts)
-    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                           {"width": 1920, "height": 1080, "deviceScaleFactor": 1, "mobile": False})
+    driver = chromium(tmp_path / "chromium-profile")
     try:
         yield driver
     finally:
         driver.quit()
 
 
-def _severe(driver, *, except_refused: bool = False) -> list[str]:
-    """SEVERE console entries (with ``except_refused``, not the 403 a test provoked on purpose)."""
-    return [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"
-            and not (except_refused and "status of 403" in e["message"])]
-
-
 def _sign_in(d, url: str, name: str) -> None:
-    from selenium.webdriver.common.by import By
-
-    d.get(url + "login")
-    d.find_element(By.ID, "login-name").send_keys(name)
-    d.find_element(By.ID, "login-password").send_keys(PASSWORD)
-    d.find_element(By.ID, "login-submit").click()
-    _wait(f"{name}'s control room", lambda: name in d.find_element(By.ID, "signed-in").text)
+    sign_in(d, url, name, PASSWORD)
 
 
 def _sign_out(d) -> None:
     from selenium.webdriver.common.by import By
 
     d.find_element(By.CSS_SELECTOR, "#sign-out button").click()
-    _wait("the sign-in page", lambda: d.find_elements(By.ID, "login-form"))
+    poll("the sign-in page", lambda: d.find_elements(By.ID, "login-form"))
 
 
 def test_control_room_end_to_end(server, browser) -> None:
@@ -193,8 +153,8 @@ def test_control_room_end_to_end(server, browser) -> None:
         assert r.headers["X-Frame-Options"] == "DENY"
 
     # the map, with a marker per sensor, drawn by MapLibre
-    _wait("the map canvas", lambda: d.find_elements(By.CSS_SELECTOR, "#sensor-map canvas"))
-    shown = _wait("map markers", lambda: d.execute_script(
+    poll("the map canvas", lambda: d.find_elements(By.CSS_SELECTOR, "#sensor-map canvas"))
+    shown = poll("map markers", lambda: d.execute_script(
         "var g = document.querySelector('#sensor-map .js-plotly-plot');"
         "return g && g._fullData && g._fullData[0].lat.length;"))
     assert shown == n_sensors
@@ -202,12 +162,12 @@ def test_control_room_end_to_end(server, browser) -> None:
     assert "Trung tâm Điều hành Thông minh" in d.find_element(By.TAG_NAME, "header").text
 
     # who is on duty, and each routed alert's delivery status
-    _wait("the officers on duty", lambda: d.find_elements(By.CSS_SELECTOR, "#on-duty .duty-chip"))
+    poll("the officers on duty", lambda: d.find_elements(By.CSS_SELECTOR, "#on-duty .duty-chip"))
     assert "Đang trực" in d.find_element(By.CSS_SELECTOR, ".feed-card").text
-    _wait("a delivery status in the feed", lambda: d.find_elements(By.CSS_SELECTOR, "#alert-feed .alert-deliv"))
+    poll("a delivery status in the feed", lambda: d.find_elements(By.CSS_SELECTOR, "#alert-feed .alert-deliv"))
 
     # at least one alert that can be acknowledged
-    _wait("an open alert in the feed",
+    poll("an open alert in the feed",
           lambda: d.find_elements(By.CSS_SELECTOR, "#alert-feed .alert-row.state-open .btn-ack:not([disabled])"))
     # rows are patched live: a button can be replaced under the click, or its alert clear on its
     # own, so click (again) until the API says an alert was acknowledged by this officer
@@ -228,7 +188,7 @@ def test_control_room_end_to_end(server, browser) -> None:
         if hit is not None:
             ack_clicked.append(int(hit))
         return None
-    alert_id = _wait("an alert acknowledged by lan", acknowledge, timeout=60, every=1.5)
+    alert_id = poll("an alert acknowledged by lan", acknowledge, timeout=60, every=1.5)
     def acknowledgement_on_screen():
         # unacknowledged alerts sort first: under load newer ones can push this row out of the
         # visible feed, and then the API's word (checked above) is all there is to see
@@ -237,9 +197,9 @@ def test_control_room_end_to_end(server, browser) -> None:
             "  return [JSON.parse(r.id).alert, r.innerText]; });")
         text = dict((int(k), v) for k, v in rows)
         return "pushed out of view" if alert_id not in text else ("lan" in text[alert_id]) or None
-    _wait("the acknowledgement on screen", acknowledgement_on_screen, timeout=30)
+    poll("the acknowledgement on screen", acknowledgement_on_screen, timeout=30)
     assert not d.find_elements(By.CSS_SELECTOR, "#alert-feed .btn-resolve")     # an operator does not resolve
-    errors = _severe(d)
+    errors = severe(d)
     assert not errors, "browser console errors:\n" + "\n".join(errors)
     _sign_out(d)
 
@@ -256,8 +216,8 @@ def test_control_room_end_to_end(server, browser) -> None:
             var mine = buttons.find(function (b) { return JSON.parse(b.id).alert === %d; });
             (mine || buttons[0]).click();""" % alert_id)
         return False
-    _wait("the drill-down panel", open_detail, timeout=60, every=1.5)
-    points = _wait("the drill-down series", lambda: d.execute_script(
+    poll("the drill-down panel", open_detail, timeout=60, every=1.5)
+    points = poll("the drill-down series", lambda: d.execute_script(
         "var g = document.querySelector('#detail-graph .js-plotly-plot');"
         "return g && g.data && g.data.length >= 4 && g.data[3].x.length;"))
     assert points > 5
@@ -285,7 +245,7 @@ def test_control_room_end_to_end(server, browser) -> None:
         if hit is not None:
             clicked.append(int(hit))
         return None
-    resolved = _wait("an alert resolved with a comment", resolve, timeout=60, every=1.5)
+    resolved = poll("an alert resolved with a comment", resolve, timeout=60, every=1.5)
     alert_id = resolved["id"]
     assert resolved["resolved_by"] == "hung" and resolved["comment"] == COMMENT
     assert "team" in resolved and isinstance(resolved["deliveries"], list)
@@ -308,18 +268,18 @@ def test_control_room_end_to_end(server, browser) -> None:
 
     # switch to English
     d.find_element(By.CSS_SELECTOR, "#lang-switch label:nth-of-type(2)").click()
-    _wait("the English page", lambda: "Intelligent Operations Center" in d.find_element(By.TAG_NAME, "header").text)
-    _wait("English KPI tiles", lambda: "Sensors" in d.find_element(By.ID, "kpi-health").text)
-    _wait("English feed", lambda: "Acknowledge" in d.find_element(By.ID, "alert-feed").text
+    poll("the English page", lambda: "Intelligent Operations Center" in d.find_element(By.TAG_NAME, "header").text)
+    poll("English KPI tiles", lambda: "Sensors" in d.find_element(By.ID, "kpi-health").text)
+    poll("English feed", lambda: "Acknowledge" in d.find_element(By.ID, "alert-feed").text
           or "No active alerts" in d.find_element(By.ID, "alert-feed").text)
     clock = d.find_element(By.ID, "h-clock").text
-    _wait("a live refresh in English", lambda: d.find_element(By.ID, "h-clock").text != clock)
+    poll("a live refresh in English", lambda: d.find_element(By.ID, "h-clock").text != clock)
     clock = d.find_element(By.ID, "h-clock").text
-    _wait("another live refresh", lambda: d.find_element(By.ID, "h-clock").text != clock)
+    poll("another live refresh", lambda: d.find_element(By.ID, "h-clock").text != clock)
 
     ARTIFACT.parent.mkdir(parents=True, exist_ok=True)
     assert d.save_screenshot(str(ARTIFACT))
-    errors = _severe(d)
+    errors = severe(d)
     assert not errors, "browser console errors:\n" + "\n".join(errors)
 
     # the audit log names each of them, with role and address
@@ -355,10 +315,10 @@ def test_a_viewer_sees_the_city_but_cannot_act_and_payload_strings_stay_text(ser
     url, d = server.url, browser
     _sign_in(d, url, "wall")
     assert "Xem" in d.find_element(By.ID, "signed-in").text
-    _wait("map markers", lambda: d.execute_script(
+    poll("map markers", lambda: d.execute_script(
         "var g = document.querySelector('#sensor-map .js-plotly-plot');"
         "return g && g._fullData && g._fullData[0].lat.length;"))
-    open_alert = _wait("an open alert in the viewer's feed",
+    open_alert = poll("an open alert in the viewer's feed",
                        lambda: d.find_elements(By.CSS_SELECTOR, "#alert-feed .alert-row.state-open"))
     target = int(json.loads(open_alert[0].get_attribute("id"))["alert"])
     # no button to act, no comment box
@@ -387,13 +347,13 @@ def test_a_viewer_sees_the_city_but_cannot_act_and_payload_strings_stay_text(ser
         [a for a in server.api("api/alerts") if a["id"] == target][0]["acknowledged_by"] != "wall"
     assert not [e for e in json.loads(_ioc("audit", "list", "--json", "--data", str(server.data / "alerts")))
                 if e["actor"] == "wall"]                                       # nothing done, nothing recorded
-    assert not _severe(d, except_refused=True)
+    assert not severe(d, except_refused=True)
     # the session ends (here: the account is disabled): the wall goes to the sign-in page, it does
     # not sit there looking live while nothing updates
     _ioc("users", "disable", "wall", "--data", str(server.data / "auth"))
-    _wait("the sign-in page after the session ended", lambda: d.find_elements(By.ID, "login-form"), timeout=30)
+    poll("the sign-in page after the session ended", lambda: d.find_elements(By.ID, "login-form"), timeout=30)
     _ioc("users", "enable", "wall", "--data", str(server.data / "auth"))
-    assert not [m for m in _severe(d) if "status of 401" not in m]          # the refused refresh, nothing else
+    assert not [m for m in severe(d) if "status of 401" not in m]          # the refused refresh, nothing else
 
     # stored XSS: an operator's token acknowledges with a script/img payload as the comment;
     # it is text on the admin's audit page, in the API, and nothing runs
@@ -407,12 +367,12 @@ def test_a_viewer_sees_the_city_but_cannot_act_and_payload_strings_stay_text(ser
     assert code == 409 and XSS in body["error"]                              # unknown officer, said as JSON
     _sign_in(d, url, "root")
     d.find_element(By.ID, "audit-link").click()
-    cell = _wait("the payload in the audit table", lambda: [td for td in d.find_elements(By.CSS_SELECTOR,
+    cell = poll("the payload in the audit table", lambda: [td for td in d.find_elements(By.CSS_SELECTOR,
                                                                                             "#audit-table td")
                                                             if td.text == XSS])
     assert cell and d.execute_script("return window.__pwned === undefined")
     assert not d.find_elements(By.CSS_SELECTOR, "#audit-table img, #audit-table script, #audit-table svg")
     d.get(url)                                                       # and the live page: nothing runs there
-    _wait("the admin's control room", lambda: "root" in d.find_element(By.ID, "signed-in").text)
+    poll("the admin's control room", lambda: "root" in d.find_element(By.ID, "signed-in").text)
     assert d.execute_script("return window.__pwned === undefined")
-    assert not _severe(d)
+    assert not severe(d)

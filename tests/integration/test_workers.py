@@ -172,7 +172,7 @@ async def test_three_workers_and_two_alerting_owners_one_of_each_killed(brokers,
 
     # a dashboard on "another node": its own process, Kafka and the store only
     dash = subprocess.Popen([sys.executable, "-m", "ioc.cli", "dashboard", "--source", source, "--port", "0",
-                             "--data", str(tmp_path / "dash"), "--alerting", str(alerting)],
+                             "--alerting", str(alerting)],
                             env={**os.environ, **owner_env}, stdout=open(tmp_path / "dash.log", "wb"),
                             stderr=subprocess.STDOUT)
     line = wait_for(lambda: next((x for x in (tmp_path / "dash.log").read_text().splitlines()

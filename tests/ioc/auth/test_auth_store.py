@@ -12,20 +12,41 @@ PW = "mat-khau-dai-du"
 T0 = 1_800_000_000.0
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
+def where(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The store's address: a SQLite file in the test's folder, or a fresh schema of the real PostgreSQL
+    (the user store the dashboard nodes of a cluster share): the same tests against both."""
+    if request.param == "sqlite":
+        return str(tmp_path / AuthStore.FILENAME)
+    return request.getfixturevalue("pg_schema")
+
+
 @pytest.fixture
-def store(tmp_path: Path) -> AuthStore:
-    s = AuthStore.in_folder(tmp_path, max_failures=3, lock_s=600.0, idle_s=1800.0, max_age_s=12 * 3600.0)
+def store(where: str) -> AuthStore:
+    s = AuthStore(where, max_failures=3, lock_s=600.0, idle_s=1800.0, max_age_s=12 * 3600.0)
     s.add_user("an", "operator", PW, T0, officer="nguyen_van_an")
     return s
 
 
-def test_a_user_signs_in_and_the_file_holds_no_password_and_no_session_id(store: AuthStore, tmp_path: Path) -> None:
+def _stored(where: str) -> bytes:
+    """Every byte the store keeps: the SQLite files, or every row of PostgreSQL's tables."""
+    if not where.startswith("postgresql://"):
+        return b"".join(p.read_bytes() for p in Path(where).parent.glob("auth.sqlite3*"))
+    from ioc.pg import connect
+
+    with connect(where) as conn:
+        rows = [r for t in ("users", "sessions", "tokens") for r in conn.execute(f"SELECT * FROM {t}").fetchall()]
+    return repr(rows).encode()
+
+
+def test_a_user_signs_in_and_the_store_holds_no_password_and_no_session_id(store: AuthStore, where: str) -> None:
     sid, session = store.sign_in("an", PW, T0, "127.0.0.1")
     assert (session.user.name, session.user.role, session.user.officer) == ("an", "operator", "nguyen_van_an")
     assert store.session(sid, T0 + 60).user.name == "an" and len(session.csrf) >= 40
-    raw = b"".join(p.read_bytes() for p in tmp_path.glob("auth.sqlite3*"))
+    raw = _stored(where)
     assert PW.encode() not in raw and sid.encode() not in raw and b"$argon2id$" in raw
-    assert (tmp_path / "auth.sqlite3").stat().st_mode & 0o077 == 0
+    if not where.startswith("postgresql://"):
+        assert Path(where).stat().st_mode & 0o077 == 0
 
 
 def test_unknown_names_and_wrong_passwords_get_the_same_answer(store: AuthStore) -> None:
@@ -121,12 +142,11 @@ def test_users_are_validated_and_unique(store: AuthStore) -> None:
         store.set_password("ghost", PW)
 
 
-def test_tokens_are_shown_once_stored_hashed_scoped_and_revocable(store: AuthStore, tmp_path: Path) -> None:
+def test_tokens_are_shown_once_stored_hashed_scoped_and_revocable(store: AuthStore, where: str) -> None:
     secret, tok = store.add_token("webhook-back", "write", T0)
     assert secret.startswith(f"ioc_{tok.id}_") and tok.scope == "write"
     assert store.token(secret).principal.role == "operator"
-    raw = b"".join(p.read_bytes() for p in tmp_path.glob("auth.sqlite3*"))
-    assert secret.split("_", 2)[2].encode() not in raw
+    assert secret.split("_", 2)[2].encode() not in _stored(where)
     for forged in (None, "", "Bearer x", f"ioc_{tok.id}_wrong", "ioc_nope_x", secret + "x"):
         with pytest.raises(NotSignedIn, match="no valid API token"):
             store.token(forged)
@@ -140,11 +160,11 @@ def test_tokens_are_shown_once_stored_hashed_scoped_and_revocable(store: AuthSto
         store.add_token("x1", "admin", T0)
 
 
-def test_the_store_survives_a_restart(store: AuthStore, tmp_path: Path) -> None:
+def test_the_store_survives_a_restart(store: AuthStore, where: str) -> None:
     sid, _ = store.sign_in("an", PW, T0)
     secret, _ = store.add_token("wall", "read", T0)
     store.close()
-    again = AuthStore.in_folder(tmp_path)
+    again = AuthStore(where)
     assert again.session(sid, T0 + 10).user.name == "an" and again.token(secret).scope == "read"
 
 
@@ -161,3 +181,22 @@ def test_the_first_start_makes_one_admin_with_a_random_password_and_never_again(
 
 def test_a_store_with_users_gets_no_first_admin(store: AuthStore) -> None:
     assert store.first_admin(T0) is None and [u.name for u in store.users()] == ["an"]
+
+
+@pytest.mark.integration
+def test_two_nodes_sharing_a_store_see_one_session_and_make_one_first_admin(pg_schema: str) -> None:
+    """Dashboards behind a load balancer: signed in on one node, known on the other; started together,
+    they make one first admin between them."""
+    a, b = AuthStore(pg_schema), AuthStore(pg_schema)
+    try:
+        shown = [a.first_admin(T0), b.first_admin(T0)]
+        assert sum(p is not None for p in shown) == 1 and [u.name for u in b.users()] == ["admin"]
+        password = next(p for p in shown if p)
+        sid, _ = a.sign_in("admin", password, T0)
+        assert b.session(sid, T0 + 5).user.role == "admin"
+        b.sign_out(sid)
+        with pytest.raises(NotSignedIn):
+            a.session(sid, T0 + 6)
+    finally:
+        a.close()
+        b.close()
