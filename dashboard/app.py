@@ -9,20 +9,22 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 from dash import Dash
 
 from dashboard.api import register_api
 from dashboard.callbacks import register_callbacks
-from dashboard.i18n import DEFAULT_LANG, t
+from dashboard.i18n import DEFAULT_LANG, add_strings, t
 from dashboard.layout import build_layout
+from dashboard.ogc import register_ogc
 from dashboard.pages import register_pages
 from dashboard.security import harden
 from dashboard.signin import asker, has_asker, install_signin
 from dashboard.source import SnapshotSource
 from ioc.auth.store import AuthStore
 from processing.access import Principal
+from processing.layers import Layer
 
 __all__ = ["create_app", "load_wards_geojson"]
 
@@ -46,7 +48,8 @@ def load_wards_geojson(path: str | Path | None) -> dict[str, Any] | None:
 def create_app(source: SnapshotSource, *, auth: AuthStore, wards: Mapping[str, Any] | None = None,
                wards_path: str | Path | None = None, refresh_ms: int = 1000, map_style: Any = None,
                lang: str = DEFAULT_LANG, clock: Callable[[], float] = time.time,
-               loopback_open: tuple[str, ...] = ("/api/health", "/metrics")) -> Dash:
+               loopback_open: tuple[str, ...] = ("/api/health", "/metrics"),
+               layers: Sequence[Layer] = ()) -> Dash:
     """The control-room Dash app reading ``source``; its Flask server is ``app.server``.
 
     Everyone signs in against ``auth`` (or sends an API token; :mod:`dashboard.signin`), and
@@ -55,11 +58,14 @@ def create_app(source: SnapshotSource, *, auth: AuthStore, wards: Mapping[str, A
 
     ``wards`` (parsed GeoJSON) or ``wards_path`` gives the ward layers; ``refresh_ms``
     the refresh period (at most 2000); ``map_style`` a plotly map style (default: the
-    offline dark background; ``"white-bg"`` or a tile style name also work).
+    offline dark background; ``"white-bg"`` or a tile style name also work); ``layers``: the
+    city's map layers (:func:`ioc.citydata.load_layers`), published with the sensors, alerts and
+    wards by the OGC API at ``/ogc/`` (:mod:`dashboard.ogc`).
     """
     if not 100 <= refresh_ms <= 2000:
         raise ValueError(f"refresh_ms must be between 100 and 2000, got {refresh_ms}")
     ward_layers = wards if wards is not None else load_wards_geojson(wards_path)
+    add_strings({f"layer.{lay.spec.id}": {"vi": lay.spec.name_vi, "en": lay.spec.name_en} for lay in layers})
     app = Dash(__name__, assets_folder=str(_ASSETS), title=f"{t('title', lang)} — {source.snapshot().city.text('title', lang)}",
                update_title=None, suppress_callback_exceptions=True, serve_locally=True)
 
@@ -68,15 +74,17 @@ def create_app(source: SnapshotSource, *, auth: AuthStore, wards: Mapping[str, A
             # Dash checks the layout once, on the server's first request, before sign-in is looked
             # at; it is built for nobody then (a viewer's page, never sent: /_dash-layout needs sign-in)
             return build_layout(source.snapshot(), ward_layers, who=Principal("-", "viewer"), lang=lang,
-                                refresh_ms=refresh_ms, map_style=map_style)
+                                refresh_ms=refresh_ms, map_style=map_style, layers=layers)
         me = asker()
         return build_layout(source.snapshot(), ward_layers, who=me.who, csrf=me.session.csrf if me.session else None,
-                            lang=lang, refresh_ms=refresh_ms, map_style=map_style)
+                            lang=lang, refresh_ms=refresh_ms, map_style=map_style, layers=layers)
 
     app.layout = layout
     install_signin(app, auth, clock=clock, loopback_open=loopback_open)
-    register_callbacks(app, source, ward_layers, map_style=map_style)
+    register_callbacks(app, source, ward_layers, map_style=map_style, layers=layers)
     register_api(app.server, source)
     register_pages(app.server, source)
+    register_ogc(app.server, source.snapshot, ward_layers, layers,
+                 title=f"{t('title', lang)} — {source.snapshot().city.text('title', lang)}", lang=lang)
     harden(app)
     return app

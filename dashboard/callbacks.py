@@ -20,12 +20,12 @@ from __future__ import annotations
 import difflib
 import math
 from dataclasses import astuple
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 from dash import ALL, MATCH, Dash, Input, Output, Patch, State, ctx, no_update
 from dash.exceptions import PreventUpdate
 
-from dashboard.figures import detail_extension, detail_figure, map_figure, map_patch
+from dashboard.figures import detail_extension, detail_figure, layer_entries, map_figure, map_patch
 from dashboard.i18n import LANGS, fmt_num, t
 from dashboard.layout import (HEALTH_IDS, KPI_IDS, alert_row, duty_items, feed_entries, feed_footer, feed_rows,
                               feed_state, health_class, health_texts, initial_state, kpi_tiles, legend_items,
@@ -34,6 +34,7 @@ from dashboard.signin import asker, principal, require
 from dashboard.source import STATUSES, Snapshot, SnapshotSource
 from processing.access import Principal
 from processing.alerts import AlertError
+from processing.layers import Layer
 
 __all__ = ["feed_patch", "refresh", "register_callbacks"]
 
@@ -85,7 +86,8 @@ def feed_patch(snap: Snapshot, lang: str, shown: list[list[int]], who: Principal
 
 
 def refresh(snap: Snapshot, lang: str, state: Mapping[str, Any] | None, wards: Mapping[str, Any] | None,
-            who: Principal, map_style: Any = None) -> dict[str, Any]:
+            who: Principal, map_style: Any = None, layers: Sequence[Layer] = (),
+            visible: Iterable[str] | None = None) -> dict[str, Any]:
     """The outputs of one refresh, as a dict of output key -> value (``no_update`` where unchanged).
 
     Keys: ``map``, ``feed``, ``feed_more``, ``feed_count``, each KPI id, ``<id>:class`` for tile
@@ -101,7 +103,7 @@ def refresh(snap: Snapshot, lang: str, state: Mapping[str, Any] | None, wards: M
     health = health_texts(snap, lang)
     if full:
         new_state = initial_state(snap, lang, tiles, health)
-        out["map"] = map_figure(snap, wards, lang, style=map_style)
+        out["map"] = map_figure(snap, wards, lang, style=map_style, layers=layers, visible=visible)
         out["feed"] = feed_rows(snap, lang, who)
         for k in KPI_IDS:
             out[k] = render_tile(tiles[k])
@@ -162,8 +164,8 @@ _ACTIONS = {"alert-ack": "acknowledge", "alert-assign": "assign", "alert-resolve
 
 
 def register_callbacks(app: Dash, source: SnapshotSource, wards: Mapping[str, Any] | None, *,
-                       map_style: Any = None, detail_window: int = 128) -> None:
-    """Wire the control room's callbacks to ``source``."""
+                       map_style: Any = None, detail_window: int = 128, layers: Sequence[Layer] = ()) -> None:
+    """Wire the control room's callbacks to ``source`` (``layers``: the city's GIS layers on the map)."""
     keys = (["map", "feed", "feed_more", "feed_count"] + list(KPI_IDS) + [f"{k}:class" for k in KPI_IDS]
             + list(HEALTH_IDS) + ["status_class", "legend", "duty", "clock", "state"])
     outputs = ([Output("sensor-map", "figure"), Output("alert-feed", "children"), Output("feed-more", "children"),
@@ -173,12 +175,27 @@ def register_callbacks(app: Dash, source: SnapshotSource, wards: Mapping[str, An
                + [Output("h-status-box", "className"), Output("map-legend", "children"),
                   Output("on-duty", "children"), Output("sim-clock", "data"), Output("view-state", "data")])
 
-    @app.callback(outputs, Input("tick", "n_intervals"), Input("lang-switch", "value"), State("view-state", "data"))
-    def _refresh(_n: int, lang: str, state: dict[str, Any] | None) -> list[Any]:
-        out = refresh(source.snapshot(), lang, state, wards, principal(), map_style)
+    @app.callback(outputs, Input("tick", "n_intervals"), Input("lang-switch", "value"), State("view-state", "data"),
+                  State("layer-switch", "value"))
+    def _refresh(_n: int, lang: str, state: dict[str, Any] | None, visible: list[str] | None) -> list[Any]:
+        out = refresh(source.snapshot(), lang, state, wards, principal(), map_style, layers, visible)
         if not out:
             raise PreventUpdate   # nothing new was published: send nothing at all
         return [out.get(k, no_update) for k in keys]
+
+    slots = layer_entries(layers)[1]
+    base = len(map_figure(source.snapshot(), wards, "vi").layout.map.layers)     # the backdrop and the wards
+
+    @app.callback(Output("sensor-map", "figure", allow_duplicate=True), Input("layer-switch", "value"),
+                  prevent_initial_call=True)
+    def _switch_layers(visible: list[str] | None) -> Patch:
+        """Show the layers ticked in the switcher, hide the others (only their visibility is sent)."""
+        on = set(visible or ())
+        patch = Patch()
+        for lid, idx in slots.items():
+            for k in idx:
+                patch["layout"]["map"]["layers"][base + k]["visible"] = lid in on
+        return patch
 
     @app.callback(Output({"type": "i18n", "key": ALL}, "children"),
                   Output("operator-comment", "placeholder"), Output("assign-officer", "placeholder"),

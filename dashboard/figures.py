@@ -29,7 +29,7 @@ traces so they are never hidden under neighbours.
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
@@ -37,9 +37,10 @@ from dash import Patch
 
 from dashboard.i18n import fmt_num, kind_label, t
 from dashboard.source import ALERT, STATUSES, Snapshot
+from processing.layers import Layer
 
 __all__ = ["BG", "MAP_STYLE", "STATUS_COLORS", "STATUS_SHAPES", "detail_extension", "detail_figure",
-           "map_figure", "map_patch", "map_view", "local_iso"]
+           "layer_entries", "map_figure", "map_patch", "map_view", "local_iso"]
 
 BG = "#0b1220"            # page background; ring centres take it
 PANEL = "#111a2b"
@@ -99,6 +100,39 @@ def map_view(wards: Mapping[str, Any] | None, lon: np.ndarray, lat: np.ndarray,
     return center, round(zoom - 0.05, 2)
 
 
+def layer_entries(layers: Sequence[Layer], visible: Iterable[str] | None = None
+                  ) -> tuple[list[dict[str, Any]], dict[str, list[int]]]:
+    """The map (MapLibre) layers that draw the city's GIS layers -- fills for polygons, lines for
+    lines and polygon outlines, circles for points -- and, per layer id, the positions of its
+    entries in that list (the layer switcher toggles them).  ``visible``: the ids shown (default:
+    those configured visible)."""
+    shown = {lay.spec.id for lay in layers if lay.spec.visible} if visible is None else set(visible)
+    entries: list[dict[str, Any]] = []
+    slots: dict[str, list[int]] = {}
+    for lay in layers:
+        spec, on = lay.spec, lay.spec.id in shown
+        kinds: dict[str, list[dict[str, Any]]] = {"poly": [], "line": [], "point": []}
+        for f in lay.features:
+            g = f["geometry"]["type"]
+            kinds["poly" if "Polygon" in g else "line" if "LineString" in g else "point"].append(f)
+        mine = slots.setdefault(spec.id, [])
+
+        def add(entry: dict[str, Any]) -> None:
+            mine.append(len(entries))
+            entries.append({**entry, "below": "traces", "visible": on, "name": f"layer:{spec.id}"})
+        if kinds["poly"]:
+            fc = {"type": "FeatureCollection", "features": kinds["poly"]}
+            add({"source": fc, "type": "fill", "color": spec.style.color, "opacity": spec.style.opacity})
+            add({"source": fc, "type": "line", "color": spec.style.color, "line": {"width": 1.2}})
+        if kinds["line"]:
+            add({"source": {"type": "FeatureCollection", "features": kinds["line"]}, "type": "line",
+                 "color": spec.style.color, "line": {"width": spec.style.width}, "opacity": max(spec.style.opacity, 0.5)})
+        if kinds["point"]:
+            add({"source": {"type": "FeatureCollection", "features": kinds["point"]}, "type": "circle",
+                 "color": spec.style.color, "circle": {"radius": 4}})
+    return entries, slots
+
+
 def _layers(wards: Mapping[str, Any] | None, extent: tuple[float, float, float, float]) -> list[dict[str, Any]]:
     """The dark backdrop (well beyond the pan bounds) and the ward fills and outlines."""
     x0, x1, y0, y1 = extent
@@ -140,8 +174,10 @@ def sensor_coords(snap: Snapshot) -> tuple[np.ndarray, np.ndarray]:
 
 
 def map_figure(snap: Snapshot, wards: Mapping[str, Any] | None, lang: str, *,
-               style: str | Mapping[str, Any] | None = None) -> go.Figure:
-    """The whole map for a first render (or after a language switch)."""
+               style: str | Mapping[str, Any] | None = None, layers: Sequence[Layer] = (),
+               visible: Iterable[str] | None = None) -> go.Figure:
+    """The whole map for a first render (or after a language switch): the wards, the city's GIS
+    ``layers`` (``visible``: the ids shown; see :func:`layer_entries`) and the sensors."""
     reg = snap.registry
     lon, lat = sensor_coords(snap)
     codes = snap.status.astype(int)
@@ -166,7 +202,7 @@ def map_figure(snap: Snapshot, wards: Mapping[str, Any] | None, lang: str, *,
                       showlegend=False, hoverinfo="skip",
                       marker=dict(color=STATUS_SHAPES[ALERT][2], size=STATUS_SHAPES[ALERT][1])),
         go.Scattermap(lon=w_lon, lat=w_lat, customdata=[-1] * len(w_lon), name="wards", mode="markers",
-                      showlegend=False, hoverinfo="text",
+                      showlegend=False, hoverinfo="text", text=w_names,       # the labels (assets/ward_labels.js)
                       hovertext=[f"{t('map.ward', lang)}: <b>{n}</b>" for n in w_names],
                       marker=dict(size=14, color="rgba(0,0,0,0)")),
     ])
@@ -175,7 +211,8 @@ def map_figure(snap: Snapshot, wards: Mapping[str, Any] | None, lang: str, *,
     m = _BOUNDS_MARGIN_DEG
     bounds = dict(west=extent[0] - m, east=extent[1] + m, south=extent[2] - m, north=extent[3] + m)
     fig.update_layout(
-        map=dict(style=style or MAP_STYLE, center=center, zoom=zoom, layers=_layers(wards, extent), bounds=bounds),
+        map=dict(style=style or MAP_STYLE, center=center, zoom=zoom,
+                 layers=_layers(wards, extent) + layer_entries(layers, visible)[0], bounds=bounds),
         margin=dict(l=0, r=0, t=0, b=0), paper_bgcolor=PANEL, plot_bgcolor=PANEL, uirevision="map",
         hoverlabel=dict(bgcolor="#1b2740", bordercolor="#6b7fa3", font=dict(size=17, family=FONT, color=TEXT)),
         font=dict(family=FONT, color=TEXT), clickmode="event", dragmode="pan", template=_NO_TEMPLATE,

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import math
 import time
+from typing import Mapping
 
 from processing.kinds import KINDS
 
-__all__ = ["DEFAULT_LANG", "LANGS", "STRINGS", "fmt_age", "fmt_clock", "fmt_num", "kind_label", "t"]
+__all__ = ["DEFAULT_LANG", "LANGS", "STRINGS", "add_strings", "fmt_age", "fmt_clock", "fmt_num", "kind_label", "t"]
 
 LANGS: tuple[str, ...] = ("vi", "en")
 DEFAULT_LANG = "vi"
@@ -146,6 +147,12 @@ STRINGS: dict[str, dict[str, str]] = {
 
 def _lang(lang: str | None) -> str:
     return lang if lang in LANGS else DEFAULT_LANG
+
+
+def add_strings(extra: Mapping[str, Mapping[str, str]]) -> None:
+    """Add texts that come from configuration (the names of the city's map layers), each in vi and en."""
+    for key, texts in extra.items():
+        STRINGS[key] = {"vi": str(texts["vi"]), "en": str(texts["en"])}
 
 
 def t(key: str, lang: str | None = DEFAULT_LANG, **fields: object) -> str:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import zlib
 from dataclasses import astuple, dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from dash import dcc, html
 
@@ -28,6 +28,7 @@ from processing.alarm_rate import FLOOD_COUNT, ISA_ACCEPTABLE_PER_H, RATINGS, ra
 from processing.alerts import Alert, feed_sort_key
 from processing.access import Principal, allowed
 from processing.aqi import CATEGORIES
+from processing.layers import Layer
 
 __all__ = ["FEED_LIMIT", "KPI_IDS", "Tile", "build_layout", "delivery_text", "duty_items", "feed_entries",
            "feed_rows", "feed_state", "health_texts", "i18n_span", "kpi_tiles", "legend_items", "render_tile", "signed_in",
@@ -387,13 +388,25 @@ def signed_in(who: Principal, csrf: str | None, lang: str) -> html.Div:
     return html.Div(parts, id="signed-in", className="signed-in", title=f"{who.name} · {who.role}")
 
 
+def layer_switch(layers: Sequence[Layer], lang: str) -> Any:
+    """The layer switcher: a tick per GIS layer, with its colour; its names follow the language."""
+    return dcc.Checklist(
+        id="layer-switch", value=[lay.spec.id for lay in layers if lay.spec.visible], inline=True,
+        className="layer-switch", inputClassName="layer-input",
+        options=[{"label": html.Span([html.Span(className="layer-swatch", style={"background": lay.spec.style.color}),
+                                      i18n_span(f"layer.{lay.spec.id}", lang)], title=lay.spec.source),
+                  "value": lay.spec.id} for lay in layers],
+        style=None if layers else {"display": "none"})
+
+
 def build_layout(snap: Snapshot, wards: Mapping[str, Any] | None, *, who: Principal, csrf: str | None = None,
-                 lang: str = "vi", refresh_ms: int = 1000, map_style: Any = None) -> html.Div:
+                 lang: str = "vi", refresh_ms: int = 1000, map_style: Any = None,
+                 layers: Sequence[Layer] = ()) -> html.Div:
     """The whole control-room page for one snapshot, as ``who`` may use it (``csrf``: their
     session's token, for the sign-out form)."""
     tiles = kpi_tiles(snap, lang)
     health = health_texts(snap, lang)
-    figure = map_figure(snap, wards, lang, style=map_style)
+    figure = map_figure(snap, wards, lang, style=map_style, layers=layers)
 
     def chip(label_key: str, value_id: str, href: str | None = None) -> Any:
         parts = [html.Span(health[value_id], id=value_id, className="chip-value"),
@@ -435,6 +448,7 @@ def build_layout(snap: Snapshot, wards: Mapping[str, Any] | None, *, who: Princi
         html.Div([html.Div(i18n_span("map.title", lang), className="card-title"),
                   html.Div(legend_items(snap, lang), id="map-legend", className="legend")],
                  className="card-head"),
+        layer_switch(layers, lang),
         dcc.Graph(id="sensor-map", figure=figure, className="map-graph", style={"height": "100%"},
                   config={"displayModeBar": False, "scrollZoom": True, "doubleClick": "reset"}),
     ], className="card map-card")

@@ -10,7 +10,7 @@
   ``Authorization: Bearer ioc_…`` (an API token, :mod:`ioc.auth.store`), else the session
   cookie.  Open without either: ``/login``, Dash's static files, and ``/api/health`` and
   ``/metrics`` from loopback (``loopback_open``).  Without a principal a page is
-  redirected to ``/login``; the API and the Dash callbacks answer 401 JSON.
+  redirected to ``/login``; the API, the OGC API (``/ogc``) and the Dash callbacks answer 401 JSON.
 * Every state change (POST, PUT, PATCH, DELETE but ``/login``) made with a session must
   carry its session's CSRF token (header ``X-CSRFToken`` or form field ``csrf``) and, when
   the browser names one, come from this server's own origin; else 403.  Token requests
@@ -162,8 +162,8 @@ def install_signin(app: Dash, store: AuthStore, *, clock: Callable[[], float] = 
         return resp
 
     def wants_page() -> bool:
-        return request.method == "GET" and not (request.path.startswith("/api/") or request.path == "/metrics"
-                                                or request.path.startswith("/_dash-"))
+        return request.method == "GET" and not (request.path.startswith(("/api/", "/ogc", "/_dash-"))
+                                                or request.path == "/metrics")
 
     def secure() -> bool:
         return request.is_secure if secure_cookies is None else secure_cookies

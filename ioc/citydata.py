@@ -29,7 +29,7 @@ import tomllib
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
@@ -37,6 +37,9 @@ from dashboard.source import SensorExtras
 from processing.city import CityProfile, parse_city
 from processing.errors import ConfigError
 from processing.registry import Registry, RegistryError, feature_properties
+
+if TYPE_CHECKING:
+    from processing.layers import Layer
 
 __all__ = [
     "WARD_TYPES",
@@ -46,6 +49,7 @@ __all__ = [
     "extras_from_registry",
     "load_city",
     "load_extras",
+    "load_layers",
     "load_registry",
     "load_wards",
     "point_in_ward",
@@ -246,6 +250,27 @@ def read_toml(path: str | Path, *, missing: str = "") -> dict[str, Any]:
         raise ConfigError(f"{source}: cannot read: {exc.strerror or exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+
+
+def load_layers(city_dir: str | Path | None = None) -> tuple["Layer", ...]:
+    """The map layers of ``config/<city>/layers/`` (default the configured city's): ``layers.toml``
+    validated, each GeoJSON file read and checked; no folder is no layers.  Every problem is one
+    :class:`ConfigError` naming the file (and the feature or field)."""
+    from processing.layers import Layer, check_features, parse_layers
+
+    folder = Path(city_dir if city_dir is not None else default_city_dir()) / "layers"
+    index = folder / "layers.toml"
+    if not index.exists():
+        return ()
+    out = []
+    for spec in parse_layers(read_toml(index), str(index)):
+        path = folder / spec.file
+        try:
+            obj = _read_json(path)
+        except RegistryError as exc:
+            raise ConfigError(f"{index}: layer {spec.id!r}: {exc}") from None
+        out.append(Layer(spec, tuple(check_features(obj, str(path)))))
+    return tuple(out)
 
 
 def city_of(path: str | Path | None) -> CityProfile:

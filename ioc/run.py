@@ -163,7 +163,7 @@ def serve(opts: RunOptions, out: TextIO = sys.stdout) -> int:
     from ioc.checkpoints import Checkpointer, checkpoint_path
     from ioc.citydata import default_city_dir, load_registry
     from ioc.alerting.wiring import build_alerting
-    from ioc.citydata import load_extras
+    from ioc.citydata import load_extras, load_layers
     from ioc.pipeline import Pipeline, PipelineConfig
     from processing.alerting.config import ConfigError
     from processing.checkpoint import CheckpointError
@@ -189,6 +189,10 @@ def serve(opts: RunOptions, out: TextIO = sys.stdout) -> int:
     except ValueError as exc:
         raise RunError(f"{wards_path}: not valid JSON ({exc})") from None
 
+    try:
+        layers = load_layers(Path(path).parent if (Path(path).parent / "layers").is_dir() else default_city_dir())
+    except ConfigError as exc:
+        raise RunError(str(exc)) from None
     config = PipelineConfig(speed=opts.speed, anomaly_rate=opts.anomaly_rate, seed=opts.seed,
                             preroll_hours=0.0 if opts.source else opts.preroll_hours)
     data_dir = opts.data_dir or default_data_dir()
@@ -205,7 +209,7 @@ def serve(opts: RunOptions, out: TextIO = sys.stdout) -> int:
     try:
         auth = AuthStore.in_folder(data_dir / "auth")
         first_password = auth.first_admin(time.time())
-        app = create_app(pipeline, auth=auth, wards=wards, refresh_ms=opts.refresh_ms,
+        app = create_app(pipeline, auth=auth, wards=wards, refresh_ms=opts.refresh_ms, layers=layers,
                          loopback_open=("/api/health", "/metrics") if opts.loopback_open else ())
         logging.getLogger("werkzeug").setLevel(logging.ERROR)    # no line per request
         sock = _listen(opts.host, opts.port)

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 # System packages for the integration tests, from Debian's archive; only where missing:
 # a real browser, the real Mosquitto and its clients, kcat (Kafka's C client), docker-compose
-# (to validate docker-compose.yml; no engine needed), Java 17 + Maven for Kafka's jars, and PostgreSQL.
+# (to validate docker-compose.yml; no engine needed), Java 17 + Maven for Kafka's jars, PostgreSQL, and GDAL (ogrinfo).
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
@@ -17,6 +17,7 @@ command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
 command -v java >/dev/null 2>&1 || need+=(default-jre-headless)
 command -v mvn >/dev/null 2>&1 || need+=(maven)
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
+command -v ogrinfo >/dev/null 2>&1 || need+=(gdal-bin)          # a real GIS client for the OGC API
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null

@@ -115,3 +115,24 @@ def test_local_iso() -> None:
     assert local_iso(np.array([1_772_420_400.0]), 7 * 3600) == ["2026-03-02T10:00:00"]
     assert local_iso(np.array([1_772_420_400.0]), 0) == ["2026-03-02T03:00:00"]
     assert local_iso(np.array([]), 7 * 3600) == []
+
+
+def test_the_city_layers_go_under_the_sensors_with_their_style_and_visibility(make_snapshot, wards):
+    from dashboard.figures import layer_entries, map_figure
+    from processing.layers import Layer, LayerSpec, LayerStyle
+
+    def spec(lid, visible):
+        return LayerSpec(lid, f"{lid}.geojson", lid, lid, LayerStyle("#112233", 2.5, 0.3), visible, "s", "l", "2026-01-01")
+    river = Layer(spec("water", True), ({"type": "Feature", "properties": {}, "geometry": {
+        "type": "LineString", "coordinates": [[106.1, 21.2], [106.2, 21.3]]}},))
+    zone = Layer(spec("zones", False), ({"type": "Feature", "properties": {}, "geometry": {
+        "type": "Polygon", "coordinates": [[[106.1, 21.2], [106.2, 21.2], [106.2, 21.3], [106.1, 21.2]]]}},))
+    entries, slots = layer_entries([river, zone])
+    assert slots == {"water": [0], "zones": [1, 2]}
+    assert [(e["type"], e["visible"]) for e in entries] == [("line", True), ("fill", False), ("line", False)]
+    assert entries[0]["line"]["width"] == 2.5 and entries[1]["opacity"] == 0.3 and entries[0]["below"] == "traces"
+    fig = map_figure(make_snapshot(), wards, "vi", layers=[river, zone], visible=["zones"])
+    names = [(ly.name, ly.visible) for ly in fig.layout.map.layers if ly.name]
+    assert names == [("layer:water", False), ("layer:zones", True), ("layer:zones", True)]
+    ward_trace = next(tr for tr in fig.data if tr.name == "wards")
+    assert list(ward_trace.text) == ["Ngô Quyền", "Song Mai"]        # the labels' text

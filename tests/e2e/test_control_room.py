@@ -376,3 +376,50 @@ def test_a_viewer_sees_the_city_but_cannot_act_and_payload_strings_stay_text(ser
     poll("the admin's control room", lambda: "root" in d.find_element(By.ID, "signed-in").text)
     assert d.execute_script("return window.__pwned === undefined")
     assert not severe(d)
+
+
+def test_the_map_shows_the_city_layers_switches_them_and_labels_the_wards(server, browser) -> None:
+    """GIS layers from config/<city>/layers/ under the sensors, a switcher that shows and hides them,
+    and every ward's name on the map, offline (no tile or glyph server)."""
+    from selenium.webdriver.common.by import By
+
+    url, d = server.url, browser
+    _sign_in(d, url, "wall")
+    js_layers = ("var g = document.querySelector('#sensor-map .js-plotly-plot');"
+                 "if (!g || !g.layout || !g.layout.map) { return null; }"
+                 "var out = {}; g.layout.map.layers.forEach(function (l) {"
+                 "  if (l.name && l.name.indexOf('layer:') === 0) { out[l.name.slice(6)] = l.visible !== false; } });"
+                 "return out;")
+    shown = poll("the city layers on the map", lambda: d.execute_script(js_layers))
+    assert shown == {"water": True, "roads": True, "flood_zones": False, "planning_zones": False}
+    # the map's own canvas draws them: the MapLibre style has a layer per entry
+    n_style = poll("the layers in MapLibre's style", lambda: d.execute_script(
+        "var m = document.querySelector('#sensor-map .js-plotly-plot')._fullLayout.map._subplot.map;"
+        "return m.getStyle().layers.filter(function (l) { return l.layout && l.layout.visibility === 'visible' "
+        "|| !l.layout || l.layout.visibility === undefined; }).length;"))
+    assert n_style > 0
+    switch = d.find_element(By.ID, "layer-switch")
+    assert "Vùng ngập, thoát nước" in switch.text and "Sông, hồ, kênh" in switch.text
+    flood = next(i for i in switch.find_elements(By.CSS_SELECTOR, "input") if i.get_attribute("value") == "flood_zones")
+    flood.click()
+    poll("flood zones shown", lambda: (d.execute_script(js_layers) or {}).get("flood_zones") is True)
+    water = next(i for i in switch.find_elements(By.CSS_SELECTOR, "input") if i.get_attribute("value") == "water")
+    water.click()
+    poll("the rivers hidden", lambda: (d.execute_script(js_layers) or {}).get("water") is False)
+    # ward labels: one per ward, placed over the map, as text
+    labels = poll("the ward labels", lambda: d.execute_script(
+        "return Array.from(document.querySelectorAll('#sensor-map .ward-label')).map(function (e) {"
+        "  var r = e.getBoundingClientRect(); return [e.textContent, r.width > 0 && r.height > 0]; });"))
+    wards = json.loads((REPO / "config" / "bac_giang" / "wards.geojson").read_text(encoding="utf-8"))
+    assert sorted(t for t, _ in labels) == sorted(f["properties"]["name"] for f in wards["features"])
+    assert all(visible for _, visible in labels)
+    assert not d.find_elements(By.CSS_SELECTOR, ".ward-label *")            # text only, no markup
+    # English names follow the language switch
+    d.find_element(By.CSS_SELECTOR, "#lang-switch input[value='en']").click()
+    poll("the switcher in English", lambda: "Flood and drainage zones" in d.find_element(By.ID, "layer-switch").text)
+    poll("the switch state kept", lambda: (d.execute_script(js_layers) or {}).get("flood_zones") is True)
+    shot = REPO / "artifacts" / "control_room_layers.png"
+    shot.parent.mkdir(parents=True, exist_ok=True)
+    assert d.save_screenshot(str(shot))
+    errors = severe(d)
+    assert not errors, errors

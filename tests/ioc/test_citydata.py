@@ -11,6 +11,7 @@ import pytest
 
 from ioc.citydata import Wards, default_city_dir, load_registry, load_wards, point_in_ward
 from processing.kinds import KINDS
+from processing.errors import ConfigError
 from processing.registry import Registry, RegistryError
 
 CITY_DIR = Path(__file__).resolve().parents[2] / "config" / "bac_giang"
@@ -246,3 +247,32 @@ def test_load_wards_not_a_collection(tmp_path: Path) -> None:
     path.write_text('{"type": "Feature"}', encoding="utf-8")
     with pytest.raises(RegistryError, match="FeatureCollection"):
         load_wards(path)
+
+
+def test_the_shipped_layers_load_with_provenance_and_valid_geometry():
+    from ioc.citydata import default_city_dir, load_layers
+
+    layers = load_layers(default_city_dir())
+    assert [lay.spec.id for lay in layers] == ["water", "roads", "flood_zones", "planning_zones"]
+    for lay in layers:
+        assert lay.features and lay.spec.source and lay.spec.licence and lay.spec.date
+        assert all(f["properties"].get("name") for f in lay.features)
+    names = {f["properties"]["name"] for lay in layers for f in lay.features}
+    assert "Sông Thương" in names
+
+
+def test_a_city_without_a_layers_folder_has_none_and_a_broken_file_is_one_line(tmp_path):
+    from ioc.citydata import load_layers
+
+    assert load_layers(tmp_path) == ()
+    (tmp_path / "layers").mkdir()
+    (tmp_path / "layers" / "layers.toml").write_text(
+        '[[layers]]\nid = "x"\nfile = "x.geojson"\nname = { vi = "X", en = "X" }\nsource = "s"\nlicence = "l"\n'
+        'date = "2026-01-01"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="layer 'x': .*x.geojson: file not found"):
+        load_layers(tmp_path)
+    (tmp_path / "layers" / "x.geojson").write_text('{"type": "FeatureCollection", "features": [{"type": "Feature", '
+                                                   '"properties": {}, "geometry": {"type": "Point", '
+                                                   '"coordinates": [21.2, 106.1]}}]}', encoding="utf-8")
+    with pytest.raises(ConfigError, match="x.geojson: feature 0: position"):
+        load_layers(tmp_path)
