@@ -55,6 +55,26 @@ def iso(epoch_s: float | None, city: CityProfile) -> str | None:
     return city.iso(epoch_s)
 
 
+def _when(text: str | None, name: str, default: float) -> float:
+    """An instant from a query parameter: ISO 8601 with an offset, or epoch seconds; ValueError naming it."""
+    if text is None or text == "":
+        return default
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    from datetime import datetime
+
+    try:
+        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{name}: an ISO 8601 time with an offset (2026-03-02T07:00:00+07:00) or epoch seconds, "
+                         f"got {text!r}") from None
+    if t.tzinfo is None:
+        raise ValueError(f"{name}: {text!r} needs an offset (+07:00 or Z)")
+    return t.timestamp()
+
+
 def _num(x: Any) -> float | None:
     return float(x) if x is not None and math.isfinite(float(x)) else None
 
@@ -244,6 +264,36 @@ def register_api(server: Flask, source: SnapshotSource) -> None:
                        "score": _series(recent["score"], 4), "baseline": _series(recent["baseline"]),
                        "scale": _series(recent["scale"])},
         })
+
+    @bp.get("/api/sensors/<sensor_id>/history")
+    def sensor_history(sensor_id: str) -> Response | tuple[Response, int]:
+        """One sensor's readings and scores over ``from``..``to`` (ISO 8601 with an offset, or epoch
+        seconds; default the last 24 h), as at most ``points`` buckets (default 500, at most 5000)."""
+        snap = source.snapshot()
+        if snap.registry.index_of(sensor_id) < 0:
+            return jsonify({"error": f"no sensor {sensor_id!r}"}), 404
+        try:
+            t1 = _when(request.args.get("to"), "to", snap.sim_time)
+            t0 = _when(request.args.get("from"), "from", t1 - 86400.0)
+        except ValueError as exc:
+            return jsonify({"error": str(exc)}), 400
+        points = request.args.get("points", "500")
+        if not points.isdigit() or not 1 <= int(points) <= 5000:
+            return jsonify({"error": f"points: a whole number between 1 and 5000, got {points!r}"}), 400
+        if not t0 < t1:
+            return jsonify({"error": "from must be before to"}), 400
+        lookup = getattr(source, "history", None)
+        try:
+            if lookup is None:
+                raise LookupError
+            d = lookup(sensor_id, t0, t1, int(points))
+        except LookupError:
+            return jsonify({"error": "this server keeps no history (ioc run --history-days 0)"}), 404
+        return jsonify({"sensor": sensor_id, "from": iso(t0, snap.city), "to": iso(t1, snap.city),
+                        "points": len(d), "readings": int(d.count.sum()), "downsampled": bool((d.count > 1).any()),
+                        "t": [iso(x, snap.city) for x in d.ts.tolist()], "value": _series(d.value),
+                        "min": _series(d.low), "max": _series(d.high), "score": _series(d.score, 4),
+                        "alert": d.alert.tolist(), "count": d.count.tolist()})
 
     def _act(alert_id: str, action: str) -> Response | tuple[Response, int]:
         snap = source.snapshot()

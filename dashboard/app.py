@@ -69,15 +69,21 @@ def create_app(source: SnapshotSource, *, auth: AuthStore, wards: Mapping[str, A
     app = Dash(__name__, assets_folder=str(_ASSETS), title=f"{t('title', lang)} — {source.snapshot().city.text('title', lang)}",
                update_title=None, suppress_callback_exceptions=True, serve_locally=True)
 
+    def has_history() -> bool:
+        """Whether the source keeps a history to travel back in (the time bar is shown then)."""
+        extent = getattr(source, "history_extent", None)
+        return extent is not None and callable(getattr(source, "snapshot_at", None)) and extent() is not None
+
     def layout() -> Any:
         if not has_asker():
             # Dash checks the layout once, on the server's first request, before sign-in is looked
             # at; it is built for nobody then (a viewer's page, never sent: /_dash-layout needs sign-in)
             return build_layout(source.snapshot(), ward_layers, who=Principal("-", "viewer"), lang=lang,
-                                refresh_ms=refresh_ms, map_style=map_style, layers=layers)
+                                refresh_ms=refresh_ms, map_style=map_style, layers=layers, history=has_history())
         me = asker()
         return build_layout(source.snapshot(), ward_layers, who=me.who, csrf=me.session.csrf if me.session else None,
-                            lang=lang, refresh_ms=refresh_ms, map_style=map_style, layers=layers)
+                            lang=lang, refresh_ms=refresh_ms, map_style=map_style, layers=layers,
+                            history=has_history())
 
     app.layout = layout
     install_signin(app, auth, clock=clock, loopback_open=loopback_open)

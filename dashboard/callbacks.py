@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import time
 from dataclasses import astuple
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -26,14 +27,14 @@ from dash import ALL, MATCH, Dash, Input, Output, Patch, State, ctx, no_update
 from dash.exceptions import PreventUpdate
 
 from dashboard.figures import detail_extension, detail_figure, layer_entries, map_figure, map_patch
-from dashboard.i18n import LANGS, fmt_num, t
+from dashboard.i18n import LANGS, fmt_num, kind_label, t
 from dashboard.layout import (HEALTH_IDS, KPI_IDS, alert_row, duty_items, feed_entries, feed_footer, feed_rows,
                               feed_state, health_class, health_texts, initial_state, kpi_tiles, legend_items,
                               render_tile, row_rev, signed_in, stable_hash, tile_class)
 from dashboard.signin import asker, principal, require
 from dashboard.source import STATUSES, Snapshot, SnapshotSource
 from processing.access import Principal
-from processing.alerts import AlertError
+from processing.alerts import Alert, AlertError
 from processing.layers import Layer
 
 __all__ = ["feed_patch", "refresh", "register_callbacks"]
@@ -83,6 +84,34 @@ def feed_patch(snap: Snapshot, lang: str, shown: list[list[int]], who: Principal
         for k in range(j1, j2):
             patch.insert(i1 + (k - j1), alert_row(snap, entries[k], lang, who))
     return patch, new
+
+
+def instant(view_at: float | None, replay: Mapping[str, Any] | None, wall: float) -> float | None:
+    """The past instant the display shows (None: live): a replay's, moving at its speed from when it
+    started and stopping at its end, else the one picked on the time slider.
+
+    >>> instant(None, {"t0": 100.0, "t1": 200.0, "speed": 10.0, "wall": 1000.0}, 1005.0)
+    150.0
+    >>> instant(120.0, None, 0.0), instant(None, None, 0.0)
+    (120.0, None)
+    """
+    if replay:
+        t = float(replay["t0"]) + (wall - float(replay["wall"])) * float(replay["speed"])
+        return min(t, float(replay["t1"]))
+    return None if view_at is None else float(view_at)
+
+
+def _local(snap: Snapshot, ts: float) -> str:
+    """``2026-03-02 10:04:00``: an instant in the city's local time."""
+    return snap.city.iso(ts)[:19].replace("T", " ")
+
+
+def _stored_alert(source: SnapshotSource, alert_id: int) -> Alert | None:
+    lookup = getattr(source, "stored_alerts", None)
+    for a in (lookup(1000) if lookup is not None else source.snapshot().alerts):
+        if a.id == alert_id:
+            return a
+    return None
 
 
 def refresh(snap: Snapshot, lang: str, state: Mapping[str, Any] | None, wards: Mapping[str, Any] | None,
@@ -175,13 +204,66 @@ def register_callbacks(app: Dash, source: SnapshotSource, wards: Mapping[str, An
                + [Output("h-status-box", "className"), Output("map-legend", "children"),
                   Output("on-duty", "children"), Output("sim-clock", "data"), Output("view-state", "data")])
 
-    @app.callback(outputs, Input("tick", "n_intervals"), Input("lang-switch", "value"), State("view-state", "data"),
-                  State("layer-switch", "value"))
-    def _refresh(_n: int, lang: str, state: dict[str, Any] | None, visible: list[str] | None) -> list[Any]:
-        out = refresh(source.snapshot(), lang, state, wards, principal(), map_style, layers, visible)
+    @app.callback(outputs + [Output("time-label", "children"), Output("time-live", "className")],
+                  Input("tick", "n_intervals"), Input("lang-switch", "value"), Input("view-at", "data"),
+                  State("view-state", "data"), State("layer-switch", "value"), State("replay", "data"))
+    def _refresh(_n: int, lang: str, view_at: float | None, state: dict[str, Any] | None,
+                 visible: list[str] | None, replay: Mapping[str, Any] | None) -> list[Any]:
+        at = instant(view_at, replay, time.time())
+        if at is None:
+            snap, who = source.snapshot(), principal()
+        else:        # the past: as it stood then, read-only (no action on today's alerts from there)
+            snap, who = source.snapshot_at(at), Principal(principal().name, "viewer")   # type: ignore[attr-defined]
+        out = refresh(snap, lang, state, wards, who, map_style, layers, visible)
         if not out:
             raise PreventUpdate   # nothing new was published: send nothing at all
-        return [out.get(k, no_update) for k in keys]
+        label = t("time.live", lang) if at is None else f"{t('time.past', lang)} {_local(snap, at)}"
+        return [out.get(k, no_update) for k in keys] + [label, "btn btn-live" + (" is-live" if at is None else "")]
+
+    @app.callback(Output("time-slider", "min"), Output("time-slider", "max"), Output("time-slider", "marks"),
+                  Output("time-slider", "value"),
+                  Input("time-tick", "n_intervals"), State("view-at", "data"), State("replay", "data"))
+    def _time_range(_n: int, view_at: float | None, replay: Mapping[str, Any] | None) -> tuple[Any, ...]:
+        extent = getattr(source, "history_extent", lambda: None)()
+        if extent is None:
+            raise PreventUpdate
+        lo, hi = int(extent[0] // 60 * 60), int(extent[1] // 60 * 60 + 60)
+        snap = source.snapshot()
+        step = max(3600, (hi - lo) // 6 // 3600 * 3600)
+        marks = {k: _local(snap, k)[11:16] for k in range((lo // 3600 + 1) * 3600, hi, step)}
+        return lo, hi, marks, (hi if view_at is None and not replay else no_update)     # live: at the right end
+
+    @app.callback(Output("view-at", "data"), Output("replay", "data"),
+                  Input("time-slider", "value"), Input("time-live", "n_clicks"), Input("replay-alert", "value"),
+                  State("replay-speed", "value"), State("time-slider", "max"), State("replay", "data"),
+                  prevent_initial_call=True)
+    def _travel(value: float | None, _live: int | None, alert_id: int | None, speed: float | None,
+                top: float | None, replay: Mapping[str, Any] | None) -> tuple[Any, Any]:
+        """The slider picks a past instant (its right end is live); Live comes back; an alert picked
+        for replay plays its hour, from 30 min before it opened, at the chosen speed."""
+        trigger = ctx.triggered_id
+        if trigger == "time-live":
+            return None, None
+        if trigger == "replay-alert":
+            if alert_id is None:
+                return no_update, None
+            a = _stored_alert(source, int(alert_id))
+            if a is None:
+                raise PreventUpdate
+            return None, {"t0": a.opened_at - 1800.0, "t1": a.opened_at + 1800.0, "speed": float(speed or 60),
+                          "wall": time.time(), "alert": int(alert_id)}
+        if value is None or top is None or value >= top - 90:      # the right end: live (a replay goes on)
+            return None, (no_update if replay else None)
+        return float(value), None
+
+    @app.callback(Output("replay-alert", "options"), Input("time-tick", "n_intervals"), State("lang-switch", "value"))
+    def _replayable(_n: int, lang: str) -> list[dict[str, Any]]:
+        snap = source.snapshot()
+        lookup = getattr(source, "stored_alerts", None)
+        alerts = lookup(200) if lookup is not None else list(snap.alerts)
+        return [{"label": f"#{a.id} {_local(snap, a.opened_at)[5:16]} · {kind_label(snap.registry.sensors[a.sensor].kind, lang)}"
+                          f" · {snap.registry.sensors[a.sensor].ward}", "value": a.id}
+                for a in sorted(alerts, key=lambda a: -a.opened_at) if a.kind != "silent"]
 
     slots = layer_entries(layers)[1]
     base = len(map_figure(source.snapshot(), wards, "vi").layout.map.layers)     # the backdrop and the wards
@@ -269,14 +351,16 @@ def register_callbacks(app: Dash, source: SnapshotSource, wards: Mapping[str, An
                   Output("detail-header", "children"), Output("sensor-detail", "className"),
                   Output("detail-state", "data"),
                   Input("selected-sensor", "data"), Input("tick", "n_intervals"), Input("lang-switch", "value"),
-                  State("detail-state", "data"))
-    def _detail(sensor: int | None, _n: int, lang: str, state: Mapping[str, Any] | None) -> tuple[Any, ...]:
+                  State("detail-state", "data"), State("view-at", "data"), State("replay", "data"))
+    def _detail(sensor: int | None, _n: int, lang: str, state: Mapping[str, Any] | None, view_at: float | None,
+                replay: Mapping[str, Any] | None) -> tuple[Any, ...]:
         hidden = "card detail-card is-hidden"
         if sensor is None:
             if state is None:
                 raise PreventUpdate
             return no_update, no_update, "", hidden, None
-        snap = source.snapshot()
+        at = instant(view_at, replay, time.time())
+        snap = source.snapshot() if at is None else source.snapshot_at(at)   # type: ignore[attr-defined]
         if not 0 <= int(sensor) < len(snap.registry):
             return no_update, no_update, "", hidden, None
         sensor = int(sensor)
@@ -285,7 +369,7 @@ def register_callbacks(app: Dash, source: SnapshotSource, wards: Mapping[str, An
                  or state.get("run") != snap.run_id)
         if not fresh and state.get("seq") == snap.seq:
             raise PreventUpdate
-        recent = source.recent(sensor)
+        recent = source.recent(sensor) if at is None else source.recent_at(at, sensor)   # type: ignore[attr-defined]
         ts = recent["ts"]
         newest = float(ts[-1]) if ts.size else None
         new_state = {"sensor": sensor, "lang": lang, "run": snap.run_id, "seq": snap.seq,

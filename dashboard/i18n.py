@@ -35,6 +35,12 @@ STRINGS: dict[str, dict[str, str]] = {
     "health.status.warming_up": {"vi": "Đang nạp dữ liệu", "en": "Warming up"},
     "health.status.ok": {"vi": "Hệ thống ổn định", "en": "System healthy"},
     "health.status.degraded": {"vi": "Hệ thống suy giảm", "en": "System degraded"},
+    "health.status.history": {"vi": "Xem lại quá khứ", "en": "Viewing the past"},
+    "time.live": {"vi": "Trực tiếp", "en": "Live"},
+    "time.past": {"vi": "Đang xem lúc", "en": "Showing"},
+    "time.replay": {"vi": "Phát lại sự cố", "en": "Replay incident"},
+    "time.replay.placeholder": {"vi": "Chọn cảnh báo để phát lại…", "en": "Pick an alert to replay…"},
+    "time.speed": {"vi": "Tốc độ", "en": "Speed"},
     # KPI tiles
     "kpi.traffic": {"vi": "Giao thông", "en": "Traffic"},
     "kpi.traffic.speed": {"vi": "tốc độ trung bình", "en": "average speed"},

@@ -399,9 +399,23 @@ def layer_switch(layers: Sequence[Layer], lang: str) -> Any:
         style=None if layers else {"display": "none"})
 
 
+def time_bar(lang: str, shown: bool) -> Any:
+    """Back in time: Live, the slider over the history kept, the instant shown, an incident to replay."""
+    return html.Div([
+        html.Button(i18n_span("time.live", lang), id="time-live", className="btn btn-live is-live", n_clicks=0),
+        html.Div(dcc.Slider(id="time-slider", min=0, max=1, value=1, step=60, marks=None, updatemode="mouseup",
+                            included=False, allow_direct_input=False), className="time-slider"),
+        html.Span(t("time.live", lang), id="time-label", className="time-label"),
+        dcc.Dropdown(id="replay-alert", options=[], placeholder=t("time.replay.placeholder", lang), clearable=True,
+                     className="replay-alert"),
+        dcc.Dropdown(id="replay-speed", value=60, clearable=False, className="replay-speed",
+                     options=[{"label": f"×{k}", "value": k} for k in (10, 60, 300)]),
+    ], id="time-bar", className="time-bar", style=None if shown else {"display": "none"})
+
+
 def build_layout(snap: Snapshot, wards: Mapping[str, Any] | None, *, who: Principal, csrf: str | None = None,
                  lang: str = "vi", refresh_ms: int = 1000, map_style: Any = None,
-                 layers: Sequence[Layer] = ()) -> html.Div:
+                 layers: Sequence[Layer] = (), history: bool = False) -> html.Div:
     """The whole control-room page for one snapshot, as ``who`` may use it (``csrf``: their
     session's token, for the sign-out form)."""
     tiles = kpi_tiles(snap, lang)
@@ -449,6 +463,7 @@ def build_layout(snap: Snapshot, wards: Mapping[str, Any] | None, *, who: Princi
                   html.Div(legend_items(snap, lang), id="map-legend", className="legend")],
                  className="card-head"),
         layer_switch(layers, lang),
+        time_bar(lang, history),
         dcc.Graph(id="sensor-map", figure=figure, className="map-graph", style={"height": "100%"},
                   config={"displayModeBar": False, "scrollZoom": True, "doubleClick": "reset"}),
     ], className="card map-card")
@@ -491,6 +506,9 @@ def build_layout(snap: Snapshot, wards: Mapping[str, Any] | None, *, who: Princi
         dcc.Store(id="selected-sensor", data=None),
         dcc.Store(id="detail-state", data=None),
         dcc.Store(id="age-words", data=_age_words()),
+        dcc.Store(id="view-at", data=None),           # a past instant shown (None: live)
+        dcc.Store(id="replay", data=None),            # an incident being replayed
+        dcc.Interval(id="time-tick", interval=5000, n_intervals=0),
     ]
     return html.Div([*stores, header, kpis,
                      html.Main([map_card, html.Div([feed, detail], className="right-col")], className="main-grid")],

@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Mapping, Sequence
 
 from dashboard.source import STATUSES, Snapshot
+from processing.errors import InputError
 from processing.layers import Layer, bbox_of
 
 __all__ = ["CRS84", "Collection", "Query", "QueryError", "collections", "extent", "parse_query", "select", "slug"]
@@ -31,7 +32,7 @@ DEFAULT_LIMIT = 100
 MAX_LIMIT = 10_000
 
 
-class QueryError(ValueError):
+class QueryError(InputError):
     """A query parameter the standard does not allow (answered 400 with this text)."""
 
 

@@ -39,7 +39,7 @@ from ingest.kafka.settings import KafkaSettings, explain, quiet_stop
 from ioc.alerting.dispatcher import AlertService
 from ioc.alerting.wiring import deliveries_of
 from ioc.metrics import Rate
-from ioc.snapshot import LiveFigures, SnapshotBuilder
+from ioc.snapshot import LiveFigures, SnapshotBuilder, StoreAlerting
 from processing.alerting.engine import Routed
 from processing.alerts import Alert, AlertError
 from processing.config import CoreConfig
@@ -52,27 +52,6 @@ __all__ = ["ClusterView"]
 log = logging.getLogger("ioc.dashboard")
 
 RECENT_RESOLVED = 50          # resolved alerts the feed keeps showing, newest first
-
-
-class _StoreAlerting:
-    """What :class:`~ioc.snapshot.SnapshotBuilder` reads of an alerting service, from the shared store:
-    the configuration, the routing record of each alert shown (as last loaded), who is on duty."""
-
-    def __init__(self, service: AlertService) -> None:
-        self.config = service.config
-        self.store = service.store
-        self.engine = self
-        self._service = service
-        self.routed: dict[int, Routed] = {}
-
-    def get(self, alert_id: int) -> Routed:
-        r = self.routed.get(alert_id)
-        if r is None:
-            raise AlertError(f"no alert {alert_id}")
-        return r
-
-    def on_duty(self, now: float) -> Any:
-        return self._service.on_duty(now)
 
 
 class ClusterView:
@@ -97,7 +76,7 @@ class ClusterView:
         kinds = np.array([s.kind for s in registry.sensors], dtype=object)
         self._kpis = CityKpis(kinds, np.array([s.lon for s in registry.sensors]),
                               np.array([s.lat for s in registry.sensors]))
-        self._alerting = _StoreAlerting(service)
+        self._alerting = StoreAlerting(service)
         self._display = SnapshotBuilder(registry, self.extras, self._alerting, self._kpis,  # type: ignore[arg-type]
                                         run_id=self.run_id, speed=1.0, warn_score=0.5, band_k=core.z_report)
         self._lock = threading.Lock()

@@ -202,10 +202,11 @@ class Pipeline:
                  extras: SensorExtras | None = None, clock: Callable[[], float] = time.time,
                  sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep, start: float | None = None,
                  alerting: AlertService | None = None, dispatcher: Dispatcher | None = None,
-                 checkpointer: Any = None) -> None:
+                 checkpointer: Any = None, history: Any = None) -> None:
         """``alerting``/``dispatcher``: from :func:`~ioc.alerting.wiring.build_alerting` (None: an in-memory
         store, nothing sent); its configuration's city is the pipeline's (:attr:`city`);
-        ``checkpointer``: an :class:`ioc.checkpoints.Checkpointer` (None: no checkpoints)."""
+        ``checkpointer``: an :class:`ioc.checkpoints.Checkpointer` (None: no checkpoints);
+        ``history``: an :class:`ioc.history.HistoryStore` that keeps every scored reading (None: none)."""
         self.registry = registry
         self.config = cfg = config or PipelineConfig()
         self.extras = extras or extras_from_registry(registry)
@@ -241,6 +242,8 @@ class Pipeline:
         self._sim_plan = {"seed": cfg.seed, "anomaly_rate": cfg.anomaly_rate,
                           "anomalies_from": self.sim_start + warm, "first_live_start": self.live_start}
         self.checkpointer = checkpointer
+        self.history_store = history
+        self._past_view: Any = None
         self.warm: WarmStart | None = None
         self._source: str | None = None               # the broker address of run_source
         self._offsets: dict[str, int] = {}            # Kafka: "topic:partition" -> next offset, as scored
@@ -300,6 +303,38 @@ class Pipeline:
                 self._dirty = None
                 self._hist["publish"].observe(time.perf_counter() - t0)
             return self._snapshot
+
+    def _past(self) -> Any:
+        if self.history_store is None:
+            raise LookupError("no history store")
+        if self._past_view is None:
+            from ioc.time_travel import PastView
+            self._past_view = PastView(self.registry, self.history_store, self.alerting, extras=self.extras,
+                                       core=self.config.core, clock=self._clock)
+        return self._past_view
+
+    def snapshot_at(self, t: float) -> Snapshot:
+        """The city as it stood at ``t``, from the history and the alert store (:mod:`ioc.time_travel`);
+        LookupError without a history store."""
+        return self._past().snapshot_at(t)
+
+    def recent_at(self, t: float, sensor: int) -> dict[str, np.ndarray]:
+        """One sensor's readings of the day before ``t`` (the drill-down of a past instant)."""
+        return self._past().recent_at(t, sensor)
+
+    def stored_alerts(self, limit: int = 200) -> list[Alert]:
+        """The newest ``limit`` alerts of the store, resolved ones included (an incident to replay)."""
+        return [r.alert for r in self.alerting.store.alerts(None, limit)]
+
+    def history_extent(self) -> tuple[float, float] | None:
+        """The first and last reading time in the history (None: none kept, or no history store)."""
+        return None if self.history_store is None else self.history_store.extent()
+
+    def history(self, sensor_id: str, t0: float, t1: float, points: int = 500) -> Any:
+        """One sensor's stored readings of ``[t0, t1]``, downsampled (:meth:`ioc.history.HistoryStore.sensor_history`)."""
+        if self.history_store is None:
+            raise LookupError("no history store")
+        return self.history_store.sensor_history(sensor_id, t0, t1, points)
 
     def recent(self, sensor: int) -> dict[str, np.ndarray]:
         if not 0 <= sensor < len(self.registry):
@@ -366,9 +401,11 @@ class Pipeline:
 
     def close(self, timeout: float = 15.0) -> None:
         """Stop the dispatcher (after its current attempt), let a checkpoint being written finish,
-        and close the alert store."""
+        write the buffered history, and close the alert store."""
         if self.checkpointer is not None:
             self.checkpointer.wait(timeout)
+        if self.history_store is not None:
+            self.history_store.close()                # what is buffered goes to disk
         self._dispatch_stop.set()
         if self.dispatcher is not None:
             self.dispatcher.wake()
@@ -580,6 +617,8 @@ class Pipeline:
                 scores = self.core.update(batch)
                 self._remember(batch, scores.score)
                 self._kpis.add(batch.sensor, batch.ts, batch.value)
+                if self.history_store is not None:
+                    self.history_store.add(batch.sensor, batch.ts, batch.value, scores.score, scores.alert, scores.reasons)
             t2 = time.perf_counter()
             self._hist["score"].observe(t2 - t1)
             # history replayed before going live is recorded, but pages nobody

@@ -70,6 +70,7 @@ class RunOptions:
     source: str | None = None           # mqtt://… or kafka://…; None: the built-in simulator
     checkpoint_every_s: float = 60.0    # wall seconds between core checkpoints; 0: no checkpoints
     cold: bool = False                  # ignore an existing checkpoint
+    history_days: float = 30.0          # days of readings kept in <data>/history; 0: no history
     loopback_open: bool = True          # /api/health and /metrics answer loopback without sign-in
 
     def __post_init__(self) -> None:
@@ -83,6 +84,8 @@ class RunOptions:
             raise RunError(f"--seed must be >= 0, got {self.seed}")
         if not 0 <= self.preroll_hours <= 336:
             raise RunError(f"--preroll-hours must be between 0 and 336, got {self.preroll_hours}")
+        if not (math.isfinite(self.history_days) and 0 <= self.history_days <= 3660):
+            raise RunError(f"--history-days must be between 0 and 3660, got {self.history_days}")
         if not (math.isfinite(self.checkpoint_every_s) and self.checkpoint_every_s >= 0):
             raise RunError(f"--checkpoint-every must be a number of seconds >= 0, got {self.checkpoint_every_s}")
 
@@ -164,6 +167,7 @@ def serve(opts: RunOptions, out: TextIO = sys.stdout) -> int:
     from ioc.citydata import default_city_dir, load_registry
     from ioc.alerting.wiring import build_alerting
     from ioc.citydata import load_extras, load_layers
+    from ioc.history import HistoryStore
     from ioc.pipeline import Pipeline, PipelineConfig
     from processing.alerting.config import ConfigError
     from processing.checkpoint import CheckpointError
@@ -204,8 +208,12 @@ def serve(opts: RunOptions, out: TextIO = sys.stdout) -> int:
     config = config.on_clock_of(alerting.config.city)          # time-of-day slots in local time
     checkpointer = (Checkpointer(checkpoint_path(data_dir), registry, config.core, every_s=opts.checkpoint_every_s)
                     if opts.checkpoint_every_s > 0 else None)
+    history = (HistoryStore(data_dir / "history", registry.ids, retention_days=opts.history_days)
+               if opts.history_days > 0 else None)
     pipeline = Pipeline(registry, config, extras=load_extras(path, registry), alerting=alerting,
-                        dispatcher=dispatcher, checkpointer=checkpointer)
+                        dispatcher=dispatcher, checkpointer=checkpointer, history=history)
+    if history is not None:
+        history.start()
     try:
         auth = AuthStore.in_folder(data_dir / "auth")
         first_password = auth.first_admin(time.time())

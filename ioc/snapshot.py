@@ -24,12 +24,13 @@ from dashboard.source import (ALERT, NORMAL, OFFLINE, WARNING, AlertInfo, DutyTe
 from ioc.alerting.dispatcher import AlertService
 from ioc.alerting.wiring import NOT_CONFIGURED
 from processing.alarm_rate import AlarmRate
-from processing.alerts import Alert
+from processing.alerting.engine import Routed
+from processing.alerts import Alert, AlertError
 from processing.core import AnomalyCore
 from processing.kpis import CityKpis
 from processing.registry import Registry
 
-__all__ = ["LiveFigures", "SnapshotBuilder"]
+__all__ = ["LiveFigures", "SnapshotBuilder", "StoreAlerting"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +45,28 @@ class LiveFigures:
     batches: int
     snapshot_builds: int
     alarm_rate: tuple[AlarmRate, AlarmRate] | None
+
+
+class StoreAlerting:
+    """What :class:`SnapshotBuilder` reads of an alerting service, from its store rather than its engine
+    (a dashboard node of a cluster, the city at a past instant): the configuration, the routing
+    record of each alert shown (``routed``, as last loaded), who is on duty."""
+
+    def __init__(self, service: AlertService) -> None:
+        self.config = service.config
+        self.store = service.store
+        self.engine = self
+        self._service = service
+        self.routed: dict[int, Routed] = {}
+
+    def get(self, alert_id: int) -> Routed:
+        r = self.routed.get(alert_id)
+        if r is None:
+            raise AlertError(f"no alert {alert_id}")
+        return r
+
+    def on_duty(self, now: float) -> Any:
+        return self._service.on_duty(now)
 
 
 class SnapshotBuilder:

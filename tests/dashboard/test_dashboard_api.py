@@ -173,3 +173,34 @@ def test_alarm_rate_route_gives_totals_teams_and_nuisance_share(client) -> None:
     assert teams["moi_truong"]["count"] == 2 and teams["giao_thong"]["nuisance_share"] == 1.0
     assert teams["giao_thong"]["rating"] == "acceptable" and teams["giao_thong"]["team_name"] == "giao_thong"
     assert client.get("/api/health").get_json()["alarms_per_hour"] == 3.0
+
+
+def test_a_sensors_history_is_served_downsampled_between_two_instants(make_snapshot, wards, auth, sign_in):
+    from processing.history import downsample
+
+    calls = []
+
+    class WithHistory(FakeSource):
+        def history(self, sensor_id, t0, t1, points):
+            calls.append((sensor_id, t0, t1, points))
+            ts = np.arange(t0, t1, 60.0)
+            return downsample(ts, np.sin(ts), np.zeros(ts.size), ts > t1 - 600, t0, t1, points)
+
+    snap = make_snapshot()
+    c = sign_in(create_app(WithHistory(snap), auth=auth, wards=wards).server.test_client(), "wall")
+    r = c.get("/api/sensors/BG-ENV-001/history?from=2026-03-02T00:00:00%2B07:00&to=2026-03-02T06:00:00%2B07:00"
+              "&points=36")
+    assert r.status_code == 200, r.data
+    body = r.get_json()
+    assert calls[-1][0] == "BG-ENV-001" and calls[-1][2] - calls[-1][1] == 6 * 3600 and calls[-1][3] == 36
+    assert body["points"] == 36 and body["readings"] == 360 and body["downsampled"] is True
+    assert body["t"][0] == "2026-03-02T00:00:00+07:00" and body["alert"][-1] is True and body["count"][0] == 10
+    assert c.get("/api/sensors/BG-ENV-001/history").status_code == 200          # the last day by default
+    for query, says in (("from=yesterday", "from: an ISO 8601 time"), ("to=2026-03-02T06:00:00", "needs an offset"),
+                        ("points=0", "points: a whole number between 1 and 5000"),
+                        ("from=2026-03-02T06:00:00Z&to=2026-03-02T00:00:00Z", "from must be before to")):
+        bad = c.get(f"/api/sensors/BG-ENV-001/history?{query}")
+        assert bad.status_code == 400 and says in bad.get_json()["error"], (query, bad.get_json())
+    assert c.get("/api/sensors/NOPE/history").status_code == 404
+    plain = sign_in(create_app(FakeSource(snap), auth=auth, wards=wards).server.test_client(), "wall")
+    assert "keeps no history" in plain.get("/api/sensors/BG-ENV-001/history").get_json()["error"]

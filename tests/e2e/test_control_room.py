@@ -423,3 +423,54 @@ def test_the_map_shows_the_city_layers_switches_them_and_labels_the_wards(server
     assert d.save_screenshot(str(shot))
     errors = severe(d)
     assert not errors, errors
+
+
+def test_the_time_slider_shows_a_known_incident_as_the_history_has_it_and_replays_it(server, browser) -> None:
+    """Back in time: the slider moves the whole display to a past instant, read from the history on
+    disk and the alert store (no re-simulation), Live comes back, and an alert's hour replays."""
+    from datetime import datetime
+
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    url, d = server.url, browser
+    _sign_in(d, url, "wall")
+    bar = poll("the time bar", lambda: (b := d.find_element(By.ID, "time-bar")).is_displayed() and b)
+    # a known incident: an alert the simulator's injected anomalies raised during the warm-up
+    alerts = [a for a in server.api("api/alerts") if a["reason"] != "silent"]
+    assert alerts, "no alert to travel back to"
+    incident = min(alerts, key=lambda a: a["opened_at"])
+    opened = datetime.fromisoformat(incident["opened_at"]).timestamp()
+    # a click on the slider's rail moves the display into the past
+    rail = poll("the slider", lambda: bar.find_element(By.CSS_SELECTOR, "#time-slider .dash-slider-track"))
+    ActionChains(d).move_to_element_with_offset(rail, -rail.size["width"] // 4, 0).click().perform()
+    poll("a past instant", lambda: "Đang xem lúc" in d.find_element(By.ID, "time-label").text)
+    assert d.find_element(By.ID, "h-status").text == "Xem lại quá khứ"
+    # the slider set to the instant the alert opened: the display as the history has it then
+    d.execute_script("window.dash_clientside.set_props('time-slider', {value: arguments[0]});", int(opened) + 30)
+    poll("the incident's instant", lambda: "Đang xem lúc" in d.find_element(By.ID, "time-label").text)
+    hist = server.api(f"api/sensors/{incident['sensor']}/history?from={int(opened) - 3600}&to={int(opened) + 30}"
+                      "&points=5000")
+    assert hist["alert"][-1] is True                   # the history: in alert at that instant
+    idx = [s["id"] for s in server.api("ogc/collections/sensors/items?limit=10000")["features"]].index(
+        incident["sensor"])
+    poll("the sensor in alert on the map then", lambda: d.execute_script(
+        "var g = document.querySelector('#sensor-map .js-plotly-plot');"
+        "return g && g.data[0].marker.color[arguments[0]] === 2;", idx))
+    row = poll("the incident in the feed then", lambda: [r for r in d.find_elements(By.CSS_SELECTOR, "#alert-feed .alert-row")
+                                                          if json.loads(r.get_attribute("id"))["alert"] == incident["id"]])
+    assert "state-open" in row[0].get_attribute("class")
+    assert not d.find_elements(By.CSS_SELECTOR, "#alert-feed .btn-ack")           # the past is read-only
+    # back to live
+    d.find_element(By.ID, "time-live").click()
+    poll("live again", lambda: d.find_element(By.ID, "time-label").text == "Trực tiếp")
+    # replay the incident's hour at x60: the instant shown moves on by itself
+    d.execute_script("window.dash_clientside.set_props('replay-alert', {value: arguments[0]});", incident["id"])
+    first = poll("the replay", lambda: (x := d.find_element(By.ID, "time-label").text).startswith("Đang xem lúc") and x)
+    try:
+        poll("the replay moving", lambda: d.find_element(By.ID, "time-label").text not in (first, "Trực tiếp"), timeout=20)
+    except AssertionError:
+        raise AssertionError(f"{first!r} -> {d.find_element(By.ID, 'time-label').text!r}; {severe(d)}; "
+                             f"{server.log.read_text()[-3000:]}") from None
+    errors = severe(d)
+    assert not errors, errors
