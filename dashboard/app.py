@@ -24,6 +24,7 @@ from dashboard.signin import asker, has_asker, install_signin
 from dashboard.source import SnapshotSource
 from ioc.auth.store import AuthStore
 from processing.access import Principal
+from processing.admin_units import AdminUnits
 from processing.layers import Layer
 
 __all__ = ["create_app", "load_wards_geojson"]
@@ -49,7 +50,7 @@ def create_app(source: SnapshotSource, *, auth: AuthStore, wards: Mapping[str, A
                wards_path: str | Path | None = None, refresh_ms: int = 1000, map_style: Any = None,
                lang: str = DEFAULT_LANG, clock: Callable[[], float] = time.time,
                loopback_open: tuple[str, ...] = ("/api/health", "/metrics"),
-               layers: Sequence[Layer] = ()) -> Dash:
+               layers: Sequence[Layer] = (), admin_units: AdminUnits | None = None) -> Dash:
     """The control-room Dash app reading ``source``; its Flask server is ``app.server``.
 
     Everyone signs in against ``auth`` (or sends an API token; :mod:`dashboard.signin`), and
@@ -60,7 +61,8 @@ def create_app(source: SnapshotSource, *, auth: AuthStore, wards: Mapping[str, A
     the refresh period (at most 2000); ``map_style`` a plotly map style (default: the
     offline dark background; ``"white-bg"`` or a tile style name also work); ``layers``: the
     city's map layers (:func:`ioc.citydata.load_layers`), published with the sensors, alerts and
-    wards by the OGC API at ``/ogc/`` (:mod:`dashboard.ogc`).
+    wards by the OGC API at ``/ogc/`` (:mod:`dashboard.ogc`); ``admin_units``: the administrative
+    units the wards are (their codes and parents in the OGC ``wards`` collection).
     """
     if not 100 <= refresh_ms <= 2000:
         raise ValueError(f"refresh_ms must be between 100 and 2000, got {refresh_ms}")
@@ -91,6 +93,7 @@ def create_app(source: SnapshotSource, *, auth: AuthStore, wards: Mapping[str, A
     register_api(app.server, source)
     register_pages(app.server, source)
     register_ogc(app.server, source.snapshot, ward_layers, layers,
-                 title=f"{t('title', lang)} — {source.snapshot().city.text('title', lang)}", lang=lang)
+                 title=f"{t('title', lang)} — {source.snapshot().city.text('title', lang)}", lang=lang,
+                 admin=admin_units)
     harden(app)
     return app

@@ -24,6 +24,7 @@ from flask import Blueprint, Flask, Response, jsonify, request
 
 from dashboard.ogc_features import CRS84, Collection, QueryError, collections, extent, parse_query, select
 from dashboard.source import Snapshot
+from processing.admin_units import AdminUnits
 from processing.layers import Layer
 
 __all__ = ["CONFORMANCE", "register_ogc"]
@@ -46,10 +47,10 @@ def _error(status: int, code: str, text: str) -> Response:
 
 
 def register_ogc(server: Flask, snapshot: Callable[[], Snapshot], wards: Mapping[str, Any] | None,
-                 layers: Sequence[Layer], *, title: str, lang: str = "vi") -> None:
+                 layers: Sequence[Layer], *, title: str, lang: str = "vi", admin: AdminUnits | None = None) -> None:
     """Add the ``/ogc/`` routes to the Dash app's Flask server."""
     bp = Blueprint("ioc_ogc", __name__)
-    colls = collections(snapshot, wards, layers, lang=lang)
+    colls = collections(snapshot, wards, layers, lang=lang, admin=admin)
 
     def base() -> str:
         return request.host_url.rstrip("/") + "/ogc"

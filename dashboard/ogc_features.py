@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Mapping, Sequence
 
 from dashboard.source import STATUSES, Snapshot
+from processing.admin_units import AdminUnits
 from processing.errors import InputError
 from processing.layers import Layer, bbox_of
 
@@ -195,11 +196,28 @@ def _plain(features: Sequence[Mapping[str, Any]], ids: Sequence[Any]) -> list[di
             for fid, f in zip(ids, features)]
 
 
+def _with_units(features: Sequence[Mapping[str, Any]], admin: AdminUnits | None) -> list[dict[str, Any]]:
+    """The ward polygons with their administrative unit: code, level, parent, validity."""
+    out = []
+    for f in features:
+        props = dict(f.get("properties") or {})
+        unit = admin.named(str(props.get("name", ""))) if admin is not None else None
+        if unit is not None:
+            parents = admin.chain(unit.code)[1:] if admin is not None else ()
+            props.update({"unit_code": unit.code, "unit_name": unit.name, "level": unit.level,
+                          "gso_code": unit.gso_code or None, "parent": parents[0].name if parents else None,
+                          "province": parents[-1].name if parents else None, "valid_from": unit.valid_from or None,
+                          "valid_to": unit.valid_to or None})
+        out.append({**f, "properties": props})
+    return out
+
+
 def collections(snapshot: Callable[[], Snapshot], wards: Mapping[str, Any] | None, layers: Sequence[Layer], *,
-                lang: str = "vi") -> dict[str, Collection]:
-    """The collections the IOC publishes, by id."""
-    ward_feats = list((wards or {}).get("features", []))
-    ward_ids = [slug(str((f.get("properties") or {}).get("name", k))) or f"w{k}" for k, f in enumerate(ward_feats)]
+                lang: str = "vi", admin: AdminUnits | None = None) -> dict[str, Collection]:
+    """The collections the IOC publishes, by id (``admin``: the administrative units the wards are)."""
+    ward_feats = _with_units((wards or {}).get("features", []), admin)
+    ward_ids = [str(f["properties"].get("unit_code") or slug(str(f["properties"].get("name", k))) or f"w{k}")
+                for k, f in enumerate(ward_feats)]
     out = {
         "sensors": Collection("sensors", "Cảm biến / Sensors",
                               "Every sensor of the city: live status, last value and time, unit, score, open alert",

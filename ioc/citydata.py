@@ -39,6 +39,7 @@ from processing.errors import ConfigError
 from processing.registry import Registry, RegistryError, feature_properties
 
 if TYPE_CHECKING:
+    from processing.admin_units import AdminUnits
     from processing.layers import Layer
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "default_city_dir",
     "extras_from_registry",
     "load_city",
+    "load_admin_units",
     "load_extras",
     "load_layers",
     "load_registry",
@@ -250,6 +252,16 @@ def read_toml(path: str | Path, *, missing: str = "") -> dict[str, Any]:
         raise ConfigError(f"{source}: cannot read: {exc.strerror or exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+
+
+def load_admin_units(city_dir: str | Path | None = None) -> "AdminUnits | None":
+    """``config/<city>/admin_units.toml`` validated (None: the city has no such file)."""
+    from processing.admin_units import parse_admin_units
+
+    path = Path(city_dir if city_dir is not None else default_city_dir()) / "admin_units.toml"
+    if not path.exists():
+        return None
+    return parse_admin_units(read_toml(path), str(path))
 
 
 def load_layers(city_dir: str | Path | None = None) -> tuple["Layer", ...]:

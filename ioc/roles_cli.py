@@ -163,7 +163,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     from ioc.alerting.store import AlertStore, StoreError
     from ioc.alerting.wiring import build_alerting
     from ioc.auth.store import AuthStore
-    from ioc.citydata import default_city_dir, load_extras, load_layers
+    from ioc.citydata import default_city_dir, load_admin_units, load_extras, load_layers
     from ioc.cli import UserError, _load_registry
     from ioc.cluster_view import ClusterView
     from ioc.run import RunError, _listen
@@ -191,9 +191,9 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
         raise UserError(str(exc)) from None
     try:
         first_password = auth.first_admin(time.time())
-        app = create_app(view, auth=auth, wards=wards, refresh_ms=args.refresh_ms,
-                         layers=load_layers(Path(path).parent if (Path(path).parent / "layers").is_dir()
-                                            else default_city_dir()))
+        city_files = Path(path).parent if (Path(path).parent / "layers").is_dir() else default_city_dir()
+        app = create_app(view, auth=auth, wards=wards, refresh_ms=args.refresh_ms, layers=load_layers(city_files),
+                         admin_units=load_admin_units(city_files))
         try:
             sock = _listen(args.host, args.port)
         except RunError as exc:

@@ -166,7 +166,7 @@ def serve(opts: RunOptions, out: TextIO = sys.stdout) -> int:
     from ioc.checkpoints import Checkpointer, checkpoint_path
     from ioc.citydata import default_city_dir, load_registry
     from ioc.alerting.wiring import build_alerting
-    from ioc.citydata import load_extras, load_layers
+    from ioc.citydata import load_admin_units, load_extras, load_layers
     from ioc.history import HistoryStore
     from ioc.pipeline import Pipeline, PipelineConfig
     from processing.alerting.config import ConfigError
@@ -194,7 +194,8 @@ def serve(opts: RunOptions, out: TextIO = sys.stdout) -> int:
         raise RunError(f"{wards_path}: not valid JSON ({exc})") from None
 
     try:
-        layers = load_layers(Path(path).parent if (Path(path).parent / "layers").is_dir() else default_city_dir())
+        city_files = Path(path).parent if (Path(path).parent / "layers").is_dir() else default_city_dir()
+        layers, admin_units = load_layers(city_files), load_admin_units(city_files)
     except ConfigError as exc:
         raise RunError(str(exc)) from None
     config = PipelineConfig(speed=opts.speed, anomaly_rate=opts.anomaly_rate, seed=opts.seed,
@@ -218,6 +219,7 @@ def serve(opts: RunOptions, out: TextIO = sys.stdout) -> int:
         auth = AuthStore.in_folder(data_dir / "auth")
         first_password = auth.first_admin(time.time())
         app = create_app(pipeline, auth=auth, wards=wards, refresh_ms=opts.refresh_ms, layers=layers,
+                         admin_units=admin_units,
                          loopback_open=("/api/health", "/metrics") if opts.loopback_open else ())
         logging.getLogger("werkzeug").setLevel(logging.ERROR)    # no line per request
         sock = _listen(opts.host, opts.port)
@@ -256,6 +258,9 @@ def serve(opts: RunOptions, out: TextIO = sys.stdout) -> int:
                   f"change this one with 'ioc users passwd admin --data {auth.path.parent}')", file=out, flush=True)
         topics = f"; {opts.source.split(':', 1)[0]} alert topics: on the source broker" if opts.source else ""
         print(f"Alert store: {alerting.store.path} ({_channels_line(dispatcher)}{topics})", file=out, flush=True)
+        if history is not None:
+            print(f"History: {history.folder} ({opts.history_days:g} days kept; OGC API: {url}ogc/)", file=out,
+                  flush=True)
         warm = None
         if checkpointer is not None and not opts.cold:
             try:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import math
 
 import numba
-import numpy as np
 
 from processing.sun import solar_phase, sun_day
 

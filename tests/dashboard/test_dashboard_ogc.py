@@ -116,3 +116,14 @@ def test_limits_are_capped_and_parsed_exactly():
     assert q.start is None and q.end is not None and q.bbox == (106.0, 21.0, 107.0, 22.0)
     with pytest.raises(QueryError):
         parse_query({"datetime": "2026-03-02T00:00:00Z/nope"})
+
+
+def test_wards_carry_their_administrative_unit(make_snapshot, wards, auth, sign_in):
+    from ioc.citydata import default_city_dir, load_admin_units
+
+    app = create_app(FakeSource(make_snapshot()), auth=auth, wards=wards, admin_units=load_admin_units(default_city_dir()))
+    c = sign_in(app.server.test_client(), "wall")
+    feats = {f["id"]: f["properties"] for f in c.get("/ogc/collections/wards/items").get_json()["features"]}
+    assert feats["ngo_quyen"]["unit_name"] == "Phường Ngô Quyền" and feats["ngo_quyen"]["level"] == "ward"
+    assert feats["ngo_quyen"]["parent"] == "Thành phố Bắc Giang" and feats["ngo_quyen"]["province"] == "Tỉnh Bắc Giang"
+    assert feats["song_mai"]["valid_to"] == "2025-06-30"
