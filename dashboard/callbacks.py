@@ -23,6 +23,7 @@ import time
 from dataclasses import astuple
 from typing import Any, Iterable, Mapping, Sequence
 
+import numpy as np
 from dash import ALL, MATCH, Dash, Input, Output, Patch, State, ctx, no_update
 from dash.exceptions import PreventUpdate
 
@@ -84,6 +85,10 @@ def feed_patch(snap: Snapshot, lang: str, shown: list[list[int]], who: Principal
         for k in range(j1, j2):
             patch.insert(i1 + (k - j1), alert_row(snap, entries[k], lang, who))
     return patch, new
+
+
+#: the drill-down's ranges read from the history (the live window is "recent")
+DETAIL_RANGES: dict[str, float] = {"24h": 86400.0, "7d": 7 * 86400.0, "30d": 30 * 86400.0}
 
 
 def instant(view_at: float | None, replay: Mapping[str, Any] | None, wall: float) -> float | None:
@@ -266,7 +271,7 @@ def register_callbacks(app: Dash, source: SnapshotSource, wards: Mapping[str, An
                 for a in sorted(alerts, key=lambda a: -a.opened_at) if a.kind != "silent"]
 
     slots = layer_entries(layers)[1]
-    base = len(map_figure(source.snapshot(), wards, "vi").layout.map.layers)     # the backdrop and the wards
+    base = len(map_figure(source.snapshot(), wards, "vi", style=map_style).layout.map.layers)  # backdrop, tiles, wards
 
     @app.callback(Output("sensor-map", "figure", allow_duplicate=True), Input("layer-switch", "value"),
                   prevent_initial_call=True)
@@ -351,9 +356,10 @@ def register_callbacks(app: Dash, source: SnapshotSource, wards: Mapping[str, An
                   Output("detail-header", "children"), Output("sensor-detail", "className"),
                   Output("detail-state", "data"),
                   Input("selected-sensor", "data"), Input("tick", "n_intervals"), Input("lang-switch", "value"),
+                  Input("detail-range", "value"),
                   State("detail-state", "data"), State("view-at", "data"), State("replay", "data"))
-    def _detail(sensor: int | None, _n: int, lang: str, state: Mapping[str, Any] | None, view_at: float | None,
-                replay: Mapping[str, Any] | None) -> tuple[Any, ...]:
+    def _detail(sensor: int | None, _n: int, lang: str, span: str | None, state: Mapping[str, Any] | None,
+                view_at: float | None, replay: Mapping[str, Any] | None) -> tuple[Any, ...]:
         hidden = "card detail-card is-hidden"
         if sensor is None:
             if state is None:
@@ -365,14 +371,22 @@ def register_callbacks(app: Dash, source: SnapshotSource, wards: Mapping[str, An
             return no_update, no_update, "", hidden, None
         sensor = int(sensor)
         header = _detail_header(snap, sensor, lang)
+        span_s = DETAIL_RANGES.get(span or "")
         fresh = (state is None or state.get("sensor") != sensor or state.get("lang") != lang
-                 or state.get("run") != snap.run_id)
-        if not fresh and state.get("seq") == snap.seq:
-            raise PreventUpdate
-        recent = source.recent(sensor) if at is None else source.recent_at(at, sensor)   # type: ignore[attr-defined]
+                 or state.get("run") != snap.run_id or state.get("span") != span)
+        if not fresh and (state.get("seq") == snap.seq or span_s is not None):
+            raise PreventUpdate          # a chosen range is drawn once; the live window follows the stream
+        if span_s is not None:           # a range from the history, downsampled (the peaks kept)
+            end = snap.sim_time if at is None else at
+            d = source.history(snap.registry.sensors[sensor].id, end - span_s, end, 800)  # type: ignore[attr-defined]
+            nan = np.full(len(d), np.nan)
+            recent = {"ts": d.ts, "value": d.high if span_s > 86400 else d.value, "score": d.score,
+                      "baseline": nan, "scale": nan.copy()}
+        else:
+            recent = source.recent(sensor) if at is None else source.recent_at(at, sensor)   # type: ignore[attr-defined]
         ts = recent["ts"]
         newest = float(ts[-1]) if ts.size else None
-        new_state = {"sensor": sensor, "lang": lang, "run": snap.run_id, "seq": snap.seq,
+        new_state = {"sensor": sensor, "lang": lang, "run": snap.run_id, "seq": snap.seq, "span": span,
                      "last": newest if newest is not None else (state or {}).get("last"),
                      "header": stable_hash(header)}
         if fresh:

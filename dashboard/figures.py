@@ -29,6 +29,7 @@ traces so they are never hidden under neighbours.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -39,7 +40,7 @@ from dashboard.i18n import fmt_num, kind_label, t
 from dashboard.source import ALERT, STATUSES, Snapshot
 from processing.layers import Layer
 
-__all__ = ["BG", "MAP_STYLE", "STATUS_COLORS", "STATUS_SHAPES", "detail_extension", "detail_figure",
+__all__ = ["BG", "MAP_STYLE", "STATUS_COLORS", "STATUS_SHAPES", "TileSource", "detail_extension", "detail_figure",
            "layer_entries", "map_figure", "map_patch", "map_view", "local_iso"]
 
 BG = "#0b1220"            # page background; ring centres take it
@@ -65,6 +66,18 @@ _PATCH_OP_BYTES = 95      # JSON size of one element assignment in a Patch, roug
 
 #: plotly's offline style: no tiles, no sources, just a background (which a backdrop layer darkens).
 MAP_STYLE = "white-bg"
+
+
+@dataclass(frozen=True, slots=True)
+class TileSource:
+    """Raster map tiles under the city's layers, when a tile server is configured (``ioc run --tiles``):
+    ``url`` with ``{z}/{x}/{y}``; ``attribution`` shown on the map as its licence asks."""
+    url: str
+    attribution: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.url.startswith(("https://", "http://")) or not all(k in self.url for k in ("{z}", "{x}", "{y}")):
+            raise ValueError(f"--tiles: an http(s) URL with {{z}}, {{x}} and {{y}}, got {self.url!r}")
 _BACKDROP = "#0d1726"
 _BOUNDS_MARGIN_DEG = 0.12      # how far beyond the wards the map may be panned
 
@@ -133,16 +146,21 @@ def layer_entries(layers: Sequence[Layer], visible: Iterable[str] | None = None
     return entries, slots
 
 
-def _layers(wards: Mapping[str, Any] | None, extent: tuple[float, float, float, float]) -> list[dict[str, Any]]:
-    """The dark backdrop (well beyond the pan bounds) and the ward fills and outlines."""
+def _layers(wards: Mapping[str, Any] | None, extent: tuple[float, float, float, float],
+            tiles: TileSource | None = None) -> list[dict[str, Any]]:
+    """The dark backdrop (well beyond the pan bounds), or the configured tiles, and the ward fills and outlines."""
     x0, x1, y0, y1 = extent
     m = 20 * _BOUNDS_MARGIN_DEG
     backdrop = {"type": "Feature", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [[
         [x0 - m, y0 - m], [x1 + m, y0 - m], [x1 + m, y1 + m], [x0 - m, y1 + m], [x0 - m, y0 - m]]]}}
     layers: list[dict[str, Any]] = [{"source": backdrop, "type": "fill", "below": "traces", "color": _BACKDROP}]
+    if tiles is not None:
+        layers.append({"sourcetype": "raster", "source": [tiles.url], "sourceattribution": tiles.attribution,
+                       "below": "traces", "opacity": 0.85})
     if wards:
         layers += [
-            {"source": wards, "type": "fill", "below": "traces", "color": "#16243a", "opacity": 0.95},
+            {"source": wards, "type": "fill", "below": "traces", "color": "#16243a",
+             "opacity": 0.95 if tiles is None else 0.15},
             {"source": wards, "type": "line", "below": "traces", "color": "#4a6288", "line": {"width": 1.4}},
         ]
     return layers
@@ -174,7 +192,7 @@ def sensor_coords(snap: Snapshot) -> tuple[np.ndarray, np.ndarray]:
 
 
 def map_figure(snap: Snapshot, wards: Mapping[str, Any] | None, lang: str, *,
-               style: str | Mapping[str, Any] | None = None, layers: Sequence[Layer] = (),
+               style: str | Mapping[str, Any] | TileSource | None = None, layers: Sequence[Layer] = (),
                visible: Iterable[str] | None = None) -> go.Figure:
     """The whole map for a first render (or after a language switch): the wards, the city's GIS
     ``layers`` (``visible``: the ids shown; see :func:`layer_entries`) and the sensors."""
@@ -211,8 +229,10 @@ def map_figure(snap: Snapshot, wards: Mapping[str, Any] | None, lang: str, *,
     m = _BOUNDS_MARGIN_DEG
     bounds = dict(west=extent[0] - m, east=extent[1] + m, south=extent[2] - m, north=extent[3] + m)
     fig.update_layout(
-        map=dict(style=style or MAP_STYLE, center=center, zoom=zoom,
-                 layers=_layers(wards, extent) + layer_entries(layers, visible)[0], bounds=bounds),
+        map=dict(style=MAP_STYLE if style is None or isinstance(style, TileSource) else style, center=center,
+                 zoom=zoom, bounds=bounds,
+                 layers=_layers(wards, extent, style if isinstance(style, TileSource) else None)
+                 + layer_entries(layers, visible)[0]),
         margin=dict(l=0, r=0, t=0, b=0), paper_bgcolor=PANEL, plot_bgcolor=PANEL, uirevision="map",
         hoverlabel=dict(bgcolor="#1b2740", bordercolor="#6b7fa3", font=dict(size=17, family=FONT, color=TEXT)),
         font=dict(family=FONT, color=TEXT), clickmode="event", dragmode="pan", template=_NO_TEMPLATE,

@@ -37,6 +37,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "health.status.degraded": {"vi": "Hệ thống suy giảm", "en": "System degraded"},
     "health.status.history": {"vi": "Xem lại quá khứ", "en": "Viewing the past"},
     "time.live": {"vi": "Trực tiếp", "en": "Live"},
+    "detail.recent": {"vi": "Gần đây", "en": "Recent"},
     "time.past": {"vi": "Đang xem lúc", "en": "Showing"},
     "time.replay": {"vi": "Phát lại sự cố", "en": "Replay incident"},
     "time.replay.placeholder": {"vi": "Chọn cảnh báo để phát lại…", "en": "Pick an alert to replay…"},

@@ -471,6 +471,10 @@ def build_layout(snap: Snapshot, wards: Mapping[str, Any] | None, *, who: Princi
     detail = html.Div([
         html.Div([
             html.Div(id="detail-header", className="detail-header"),
+            dcc.RadioItems(id="detail-range", value="recent", inline=True, className="detail-range",
+                           options=[{"label": i18n_span("detail.recent", lang), "value": "recent"}]
+                           + [{"label": k, "value": k} for k in ("24h", "7d", "30d")],
+                           style=None if history else {"display": "none"}),
             html.Button(i18n_span("detail.close", lang), id="detail-close", className="btn btn-close", n_clicks=0),
         ], className="card-head detail-head"),
         dcc.Graph(id="detail-graph", className="detail-graph", style={"height": "100%"},

@@ -164,6 +164,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                                 seed=args.seed, preroll_hours=args.preroll_hours, registry=args.registry,
                                 data_dir=args.data_dir, source=args.source,
                                 checkpoint_every_s=args.checkpoint_every, cold=args.cold, history_days=args.history_days,
+                                tiles=args.tiles, tiles_attribution=args.tiles_attribution,
                                 loopback_open=not args.no_loopback_open))
     except RunError as exc:
         raise UserError(str(exc)) from None
@@ -232,6 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="wall seconds between checkpoints of the core's state in <data-dir>/checkpoint, "
                         "restored at the next start (default 60; 0: no checkpoints)")
     p.add_argument("--cold", action="store_true", help="start cold: ignore the checkpoint (replaced at the next one)")
+    p.add_argument("--tiles", metavar="URL", help="raster map tiles under the city's layers, e.g. "
+                   "'https://tiles.example.vn/{z}/{x}/{y}.png' (default: none, the map works offline)")
+    p.add_argument("--tiles-attribution", default="", metavar="TEXT", help="the tiles' attribution, shown on the map")
     p.add_argument("--history-days", type=float, default=30.0, metavar="DAYS",
                    help="days of readings and scores kept in <data-dir>/history for the time slider and "
                         "/api/sensors/ID/history (default 30; 0: none)")

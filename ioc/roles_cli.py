@@ -159,6 +159,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     from werkzeug.serving import make_server
 
     from dashboard.app import create_app, load_wards_geojson
+    from dashboard.figures import TileSource
     from ingest.sources import redact
     from ioc.alerting.store import AlertStore, StoreError
     from ioc.alerting.wiring import build_alerting
@@ -183,6 +184,12 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
         service, _ = build_alerting(registry, None, config_path=args.alerting, store=store)
     except (StoreError, ConfigError, ValueError) as exc:
         raise UserError(str(exc)) from None
+    if args.tiles:
+        try:
+            TileSource(args.tiles, args.tiles_attribution)
+        except ValueError as exc:
+            store.close()
+            raise UserError(str(exc)) from None
     view = ClusterView(registry, settings, service, extras=load_extras(path, registry), window_s=args.window)
     try:
         auth = AuthStore.in_folder(args.data) if args.data else AuthStore(url)   # shared by every node
@@ -192,7 +199,9 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     try:
         first_password = auth.first_admin(time.time())
         city_files = Path(path).parent if (Path(path).parent / "layers").is_dir() else default_city_dir()
+        tiles = TileSource(args.tiles, args.tiles_attribution) if args.tiles else None
         app = create_app(view, auth=auth, wards=wards, refresh_ms=args.refresh_ms, layers=load_layers(city_files),
+                         map_style=tiles,
                          admin_units=load_admin_units(city_files))
         try:
             sock = _listen(args.host, args.port)
@@ -270,6 +279,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--window", type=float, default=3600.0, metavar="SECONDS",
                    help="how much of the scored stream to read back at start (broker time; default 3600)")
     p.add_argument("--refresh-ms", type=int, default=1000, help="display refresh period (default 1000)")
+    p.add_argument("--tiles", metavar="URL", help="raster map tiles ({z}/{x}/{y}) under the layers (default: offline)")
+    p.add_argument("--tiles-attribution", default="", metavar="TEXT", help="the tiles' attribution, shown on the map")
     p.add_argument("--data", type=Path, help="a folder of this node's own users and sessions (default: those of "
                                              "the cluster, in PostgreSQL, shared by every dashboard node)")
     p.add_argument("--alerting", type=Path, help="alerting TOML (default config/<city>/alerting.toml)")

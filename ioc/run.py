@@ -71,6 +71,8 @@ class RunOptions:
     checkpoint_every_s: float = 60.0    # wall seconds between core checkpoints; 0: no checkpoints
     cold: bool = False                  # ignore an existing checkpoint
     history_days: float = 30.0          # days of readings kept in <data>/history; 0: no history
+    tiles: str | None = None            # a raster tile URL ({z}/{x}/{y}) under the map; None: offline
+    tiles_attribution: str = ""
     loopback_open: bool = True          # /api/health and /metrics answer loopback without sign-in
 
     def __post_init__(self) -> None:
@@ -84,6 +86,12 @@ class RunOptions:
             raise RunError(f"--seed must be >= 0, got {self.seed}")
         if not 0 <= self.preroll_hours <= 336:
             raise RunError(f"--preroll-hours must be between 0 and 336, got {self.preroll_hours}")
+        if self.tiles is not None:
+            from dashboard.figures import TileSource
+            try:
+                TileSource(self.tiles, self.tiles_attribution)
+            except ValueError as exc:
+                raise RunError(str(exc)) from None
         if not (math.isfinite(self.history_days) and 0 <= self.history_days <= 3660):
             raise RunError(f"--history-days must be between 0 and 3660, got {self.history_days}")
         if not (math.isfinite(self.checkpoint_every_s) and self.checkpoint_every_s >= 0):
@@ -218,7 +226,9 @@ def serve(opts: RunOptions, out: TextIO = sys.stdout) -> int:
     try:
         auth = AuthStore.in_folder(data_dir / "auth")
         first_password = auth.first_admin(time.time())
+        from dashboard.figures import TileSource
         app = create_app(pipeline, auth=auth, wards=wards, refresh_ms=opts.refresh_ms, layers=layers,
+                         map_style=TileSource(opts.tiles, opts.tiles_attribution) if opts.tiles else None,
                          admin_units=admin_units,
                          loopback_open=("/api/health", "/metrics") if opts.loopback_open else ())
         logging.getLogger("werkzeug").setLevel(logging.ERROR)    # no line per request

@@ -136,3 +136,22 @@ def test_the_city_layers_go_under_the_sensors_with_their_style_and_visibility(ma
     assert names == [("layer:water", False), ("layer:zones", True), ("layer:zones", True)]
     ward_trace = next(tr for tr in fig.data if tr.name == "wards")
     assert list(ward_trace.text) == ["Ngô Quyền", "Song Mai"]        # the labels' text
+
+
+def test_configured_tiles_go_under_the_wards_and_a_bad_url_is_refused(make_snapshot, wards):
+    import pytest
+
+    from dashboard.figures import TileSource, map_figure
+
+    fig = map_figure(make_snapshot(), wards, "vi", style=TileSource("https://t.example.vn/{z}/{x}/{y}.png", "© Sở TN&MT"))
+    raster = [ly for ly in fig.layout.map.layers if ly.sourcetype == "raster"]
+    assert len(raster) == 1 and list(raster[0].source) == ["https://t.example.vn/{z}/{x}/{y}.png"]
+    assert raster[0].sourceattribution == "© Sở TN&MT" and fig.layout.map.style == "white-bg"
+    ward_fill = next(ly for ly in fig.layout.map.layers if ly.type == "fill" and ly.source is not None
+                     and len(ly.source.get("features", [])) == 2)
+    assert ward_fill.opacity < 0.5                     # the tiles show through the wards
+    offline = map_figure(make_snapshot(), wards, "vi")
+    assert not [ly for ly in offline.layout.map.layers if ly.sourcetype == "raster"]
+    for bad in ("ftp://t/{z}/{x}/{y}", "https://t.example.vn/tiles.png"):
+        with pytest.raises(ValueError, match="--tiles"):
+            TileSource(bad)

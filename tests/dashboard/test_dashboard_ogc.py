@@ -26,8 +26,20 @@ def client(make_snapshot, make_alert, wards, auth, sign_in):
     return sign_in(app.server.test_client(), "wall")       # a viewer reads the GIS collections
 
 
+def _ring_area(ring: list) -> float:
+    return sum(x0 * y1 - x1 * y0 for (x0, y0, *_), (x1, y1, *_) in zip(ring, ring[1:])) / 2
+
+
 def _check_geojson(obj: dict) -> None:
-    """The RFC 7946 rules a GIS client relies on."""
+    """The RFC 7946 rules a GIS client relies on, checked here and by an independent validator
+    (the ``geojson`` package)."""
+    import json
+
+    import geojson
+
+    parsed = geojson.loads(json.dumps(obj))
+    assert parsed.is_valid, parsed.errors()
+    assert "crs" not in obj                                  # RFC 7946 removed it: CRS84 only
     assert obj["type"] == "FeatureCollection" and isinstance(obj["features"], list)
     for f in obj["features"]:
         assert f["type"] == "Feature" and isinstance(f["properties"], dict) and isinstance(f["id"], (str, int))
@@ -38,8 +50,9 @@ def _check_geojson(obj: dict) -> None:
         for lon, lat, *_ in pts:
             assert -180 <= lon <= 180 and -90 <= lat <= 90
         if g["type"] == "Polygon":
-            for ring in g["coordinates"]:
+            for k, ring in enumerate(g["coordinates"]):
                 assert ring[0] == ring[-1] and len(ring) >= 4
+                assert (_ring_area(ring) > 0) == (k == 0)    # the right-hand rule: exterior anticlockwise
 
 
 def test_landing_conformance_and_collections_link_each_other(client):
@@ -116,6 +129,23 @@ def test_limits_are_capped_and_parsed_exactly():
     assert q.start is None and q.end is not None and q.bbox == (106.0, 21.0, 107.0, 22.0)
     with pytest.raises(QueryError):
         parse_query({"datetime": "2026-03-02T00:00:00Z/nope"})
+
+
+def test_every_collection_of_the_shipped_city_is_valid_geojson(make_snapshot, auth, sign_in):
+    """The real wards and layers, not only the test's: every page of every collection."""
+    from dashboard.app import load_wards_geojson
+    from ioc.citydata import default_city_dir, load_admin_units, load_layers
+
+    city = default_city_dir()
+    app = create_app(FakeSource(make_snapshot()), auth=auth, wards=load_wards_geojson(city / "wards.geojson"),
+                     layers=load_layers(city), admin_units=load_admin_units(city))
+    c = sign_in(app.server.test_client(), "wall")
+    ids = [x["id"] for x in c.get("/ogc/collections").get_json()["collections"]]
+    assert ids == ["sensors", "alerts", "wards", "water", "roads", "flood_zones", "planning_zones"]
+    for cid in ids:
+        page = c.get(f"/ogc/collections/{cid}/items?limit=10000").get_json()
+        _check_geojson(page)
+        assert page["numberReturned"] == page["numberMatched"]
 
 
 def test_wards_carry_their_administrative_unit(make_snapshot, wards, auth, sign_in):

@@ -464,6 +464,16 @@ def test_the_time_slider_shows_a_known_incident_as_the_history_has_it_and_replay
     # back to live
     d.find_element(By.ID, "time-live").click()
     poll("live again", lambda: d.find_element(By.ID, "time-label").text == "Trực tiếp")
+    # the drill-down over a range of the history: the sensor's last 24 h, downsampled, drawn once
+    d.execute_script("window.dash_clientside.set_props('selected-sensor', {data: arguments[0]});", idx)
+    poll("the drill-down", lambda: "is-hidden" not in d.find_element(By.ID, "sensor-detail").get_attribute("class"))
+    d.execute_script("window.dash_clientside.set_props('detail-range', {value: '24h'});")
+    span = server.api(f"api/sensors/{incident['sensor']}/history?points=800")
+    drawn = poll("the day's readings in the chart", lambda: d.execute_script(
+        "var g = document.querySelector('#detail-graph .js-plotly-plot');"
+        "if (!g || !g.data) { return null; } var n = 0;"
+        "g.data.forEach(function (t) { if (t.x && t.x.length > n) { n = t.x.length; } }); return n;") or None)
+    assert drawn > 100 and abs(drawn - span["points"]) <= 5, (drawn, span["points"])   # the clock runs at x60
     # replay the incident's hour at x60: the instant shown moves on by itself
     d.execute_script("window.dash_clientside.set_props('replay-alert', {value: arguments[0]});", incident["id"])
     first = poll("the replay", lambda: (x := d.find_element(By.ID, "time-label").text).startswith("Đang xem lúc") and x)

@@ -77,6 +77,12 @@ def test_gdal_lists_reads_and_copies_every_collection(served, tmp_path):
         return body["numberMatched"], body["features"]
 
     before = {c: matched(c) for c in COLLECTIONS}
+    import geojson
+
+    for c in COLLECTIONS:                        # every item is valid GeoJSON (RFC 7946), by an independent check
+        page = api.get(f"{url}/ogc/collections/{c}/items", params={"limit": 10000}, timeout=10).text
+        parsed = geojson.loads(page)
+        assert parsed.is_valid, (c, parsed.errors())
     gpkg = tmp_path / "city.gpkg"
     _gdal("ogr2ogr", "-f", "GPKG", str(gpkg), source, env=env)
     after = {c: matched(c) for c in COLLECTIONS}
