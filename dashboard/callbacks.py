@@ -106,6 +106,18 @@ def instant(view_at: float | None, replay: Mapping[str, Any] | None, wall: float
     return None if view_at is None else float(view_at)
 
 
+def _past_or_live(source: SnapshotSource, at: float | None) -> tuple[float | None, Snapshot]:
+    """The snapshot of instant ``at``, or the live one (and None) when there is no past to show:
+    no instant asked, or a source that keeps no history."""
+    past = getattr(source, "snapshot_at", None)
+    if at is not None and past is not None:
+        try:
+            return at, past(at)
+        except LookupError:
+            pass
+    return None, source.snapshot()
+
+
 def _local(snap: Snapshot, ts: float) -> str:
     """``2026-03-02 10:04:00``: an instant in the city's local time."""
     return snap.city.iso(ts)[:19].replace("T", " ")
@@ -214,11 +226,9 @@ def register_callbacks(app: Dash, source: SnapshotSource, wards: Mapping[str, An
                   State("view-state", "data"), State("layer-switch", "value"), State("replay", "data"))
     def _refresh(_n: int, lang: str, view_at: float | None, state: dict[str, Any] | None,
                  visible: list[str] | None, replay: Mapping[str, Any] | None) -> list[Any]:
-        at = instant(view_at, replay, time.time())
-        if at is None:
-            snap, who = source.snapshot(), principal()
-        else:        # the past: as it stood then, read-only (no action on today's alerts from there)
-            snap, who = source.snapshot_at(at), Principal(principal().name, "viewer")   # type: ignore[attr-defined]
+        at, snap = _past_or_live(source, instant(view_at, replay, time.time()))
+        # the past: as it stood then, read-only (no action on today's alerts from there)
+        who = principal() if at is None else Principal(principal().name, "viewer")
         out = refresh(snap, lang, state, wards, who, map_style, layers, visible)
         if not out:
             raise PreventUpdate   # nothing new was published: send nothing at all
@@ -365,13 +375,13 @@ def register_callbacks(app: Dash, source: SnapshotSource, wards: Mapping[str, An
             if state is None:
                 raise PreventUpdate
             return no_update, no_update, "", hidden, None
-        at = instant(view_at, replay, time.time())
-        snap = source.snapshot() if at is None else source.snapshot_at(at)   # type: ignore[attr-defined]
+        at, snap = _past_or_live(source, instant(view_at, replay, time.time()))
         if not 0 <= int(sensor) < len(snap.registry):
             return no_update, no_update, "", hidden, None
         sensor = int(sensor)
         header = _detail_header(snap, sensor, lang)
-        span_s = DETAIL_RANGES.get(span or "")
+        kept = getattr(source, "history_extent", lambda: None)() is not None
+        span_s = DETAIL_RANGES.get(span or "") if kept else None          # no history: the live window
         fresh = (state is None or state.get("sensor") != sensor or state.get("lang") != lang
                  or state.get("run") != snap.run_id or state.get("span") != span)
         if not fresh and (state.get("seq") == snap.seq or span_s is not None):

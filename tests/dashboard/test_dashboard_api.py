@@ -204,3 +204,16 @@ def test_a_sensors_history_is_served_downsampled_between_two_instants(make_snaps
     assert c.get("/api/sensors/NOPE/history").status_code == 404
     plain = sign_in(create_app(FakeSource(snap), auth=auth, wards=wards).server.test_client(), "wall")
     assert "keeps no history" in plain.get("/api/sensors/BG-ENV-001/history").get_json()["error"]
+
+
+def test_a_past_instant_asked_of_a_source_without_history_shows_the_live_city(make_snapshot):
+    from dashboard.callbacks import _past_or_live
+
+    snap = make_snapshot()
+    assert _past_or_live(FakeSource(snap), 12345.0) == (None, snap)
+
+    class NoStore(FakeSource):
+        def snapshot_at(self, t):
+            raise LookupError("no history store")
+    assert _past_or_live(NoStore(snap), 12345.0) == (None, snap)
+    assert _past_or_live(FakeSource(snap), None) == (None, snap)
