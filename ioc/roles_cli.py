@@ -184,12 +184,11 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
         service, _ = build_alerting(registry, None, config_path=args.alerting, store=store)
     except (StoreError, ConfigError, ValueError) as exc:
         raise UserError(str(exc)) from None
-    if args.tiles:
-        try:
-            TileSource(args.tiles, args.tiles_attribution)
-        except ValueError as exc:
-            store.close()
-            raise UserError(str(exc)) from None
+    try:
+        tiles = TileSource(args.tiles, args.tiles_attribution) if args.tiles else None
+    except ValueError as exc:
+        store.close()
+        raise UserError(str(exc)) from None
     view = ClusterView(registry, settings, service, extras=load_extras(path, registry), window_s=args.window)
     try:
         auth = AuthStore.in_folder(args.data) if args.data else AuthStore(url)   # shared by every node
@@ -199,10 +198,8 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     try:
         first_password = auth.first_admin(time.time())
         city_files = Path(path).parent if (Path(path).parent / "layers").is_dir() else default_city_dir()
-        tiles = TileSource(args.tiles, args.tiles_attribution) if args.tiles else None
         app = create_app(view, auth=auth, wards=wards, refresh_ms=args.refresh_ms, layers=load_layers(city_files),
-                         map_style=tiles,
-                         admin_units=load_admin_units(city_files))
+                         map_style=tiles, admin_units=load_admin_units(city_files))
         try:
             sock = _listen(args.host, args.port)
         except RunError as exc:
