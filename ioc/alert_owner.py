@@ -2,7 +2,8 @@
 
 The scoring workers (:mod:`ioc.worker`) publish alert evidence to ``ioc.alert-events``; one
 process turns it into alerts -- lifecycle, routing by roster, escalation, incidents -- and
-delivers the notifications, with the alert store on PostgreSQL::
+delivers the notifications (webhooks, e-mail, and the teams' topics on the cluster's Kafka,
+``ioc.alerts``), with the alert store on PostgreSQL::
 
     ioc.alert-events (every partition) ──▶ EvidenceLedger (one copy per sensor+time)
         ──▶ AlertService.step (engine + PostgreSQL store, with the stream horizon) ──▶ Dispatcher thread
@@ -51,7 +52,7 @@ from ingest.formats.scores import Scored, ScoresFormatError, decode as decode_sc
 from ingest.kafka.partitions import partition_of
 from ingest.kafka.settings import ConnectCause, KafkaSettings, KafkaTransportError, next_delivery, quiet_stop
 from ingest.kafka.sink import KafkaSink
-from ioc.alerting.channels import Channel
+from ioc.alerting.channels import Channel, KafkaTopicPublisher, TopicChannel
 from ioc.alerting.store import AlertStore
 from processing.alerting.evidence import EvidenceLedger, LedgerError
 from processing.batch import ReadingBatch
@@ -140,6 +141,10 @@ class AlertOwner:
             service, dispatcher = await asyncio.to_thread(build_alerting, self.registry, None,
                                                           config_path=self.config_path, channels=self.channels,
                                                           environ=self.environ, store=store)
+            if self.channels is None or "kafka" not in self.channels:
+                # the teams' Kafka topics (ioc.alerts) on the cluster's broker, as the embedded pipeline does
+                dispatcher.channels["kafka"] = TopicChannel(KafkaTopicPublisher(
+                    sink, asyncio.get_running_loop(), timeout_s=dispatcher.settings.timeout_s))
             self.service = service
             of = partition_of(self.registry.ids, parts)
             horizon = store.horizon() or {}

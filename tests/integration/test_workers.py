@@ -107,6 +107,31 @@ class Receiver:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
 
+async def _keys_since(bootstrap: str, topic: str) -> list[str]:
+    """The delivery keys of every alert record of ``topic`` (one partition)."""
+    from aiokafka import TopicPartition
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+                                auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        since = {TopicPartition(topic, 0): 0}
+        consumer.assign(list(since))
+        consumer.seek(TopicPartition(topic, 0), 0)
+        ends = await consumer.end_offsets(list(since))
+        keys: list[str] = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            behind = [await consumer.position(tp) < ends[tp] for tp in since]
+            if not any(behind):
+                break
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                keys += [json.loads(m.value)["idempotency_key"] for m in records]
+        return keys
+    finally:
+        await consumer.stop()
+
+
 def _flagged_runs(registry, batch, scores) -> dict[tuple[str, str], tuple[int, int]]:
     """(sensor, kind) -> (runs of flagged readings, flagged readings) of one uninterrupted alert list;
     however the alerts are cut (auto-resolved and opened again, or re-opened), these sums are the same."""
@@ -146,8 +171,9 @@ async def test_three_workers_and_two_alerting_owners_one_of_each_killed(brokers,
 
     uid = uuid.uuid4().hex[:8]
     topics = {"topic": f"r{uid}", "scores": f"s{uid}", "events": f"e{uid}", "deadletter": f"d{uid}"}
+    alerts_topic = f"a{uid}"                  # the teams' Kafka topic of this test's alerting.toml
     await make_topics(brokers.kafka_bootstrap, (topics["topic"], 6), (topics["scores"], 6), (topics["events"], 6),
-                      (topics["deadletter"], 1))
+                      (topics["deadletter"], 1), (alerts_topic, 1))
     source = f"{brokers.kafka_url}?group=w{uid}&" + "&".join(f"{k}={v}" for k, v in topics.items())
     names = ["w1", "w2", "w3"]
     # the alert store in a fresh schema; the officers' webhooks point at the receiver
@@ -155,7 +181,8 @@ async def test_three_workers_and_two_alerting_owners_one_of_each_killed(brokers,
     hooks = Receiver()
     alerting = tmp_path / "alerting.toml"
     alerting.write_text((default_city_dir() / "alerting.toml").read_text(encoding="utf-8")
-                        .replace("https://hooks.example.invalid", hooks.url), encoding="utf-8")
+                        .replace("https://hooks.example.invalid", hooks.url)
+                        .replace('"kafka:ioc.alerts"', f'"kafka:{alerts_topic}"'), encoding="utf-8")
     owner_env = {"IOC_POSTGRES_URL": store_url, "IOC_WEBHOOK_SECRET": SECRET}
     owners = {"a1": _owner(source, "a1", tmp_path / "a1.log", owner_env, alerting)}
     wait_for(lambda: b": leading" in (tmp_path / "a1.log").read_bytes() or owners["a1"].poll() is not None, 60,
@@ -313,6 +340,14 @@ async def test_three_workers_and_two_alerting_owners_one_of_each_killed(brokers,
     print(f"alerting: {len(alerts)} alerts, {len(hooks_sent)} webhook notifications, each received once by key "
           f"({copies} re-sent copies); the standby led {owner_failover:.2f} s after the leader was killed")
     assert owner_failover < 10
+
+    # the teams' Kafka topic got every notification queued for it, once by its key, from both owners
+    on_topic = [d.key for d in deliveries if d.channel == "kafka"]
+    assert on_topic and {d.status for d in deliveries if d.channel == "kafka"} == {"sent"}
+    published = Counter(await _keys_since(brokers.kafka_bootstrap, alerts_topic))
+    assert set(on_topic) <= set(published) and sum(published[k] for k in on_topic) - len(on_topic) <= 1
+    print(f"alerting: {len(on_topic)} notifications on the teams' Kafka topic, each there once by key "
+          f"({sum(published[k] for k in on_topic) - len(on_topic)} copies)")
 
     # the dashboard node showed every sensor from the first scores to the end, the worker's kill
     # included, and counted each reading once (the re-scored copies were not counted again)
