@@ -165,6 +165,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                                 data_dir=args.data_dir, source=args.source,
                                 checkpoint_every_s=args.checkpoint_every, cold=args.cold, history_days=args.history_days,
                                 tiles=args.tiles, tiles_attribution=args.tiles_attribution,
+                                postgres_store=args.postgres_store,
                                 loopback_open=not args.no_loopback_open))
     except RunError as exc:
         raise UserError(str(exc)) from None
@@ -233,6 +234,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="wall seconds between checkpoints of the core's state in <data-dir>/checkpoint, "
                         "restored at the next start (default 60; 0: no checkpoints)")
     p.add_argument("--cold", action="store_true", help="start cold: ignore the checkpoint (replaced at the next one)")
+    p.add_argument("--postgres-store", action="store_true",
+                   help="keep the alerts in PostgreSQL ($IOC_POSTGRES_URL) instead of SQLite in the data folder: "
+                        "the store a cluster's ioc alerting and ioc dashboard share")
     p.add_argument("--tiles", metavar="URL", help="raster map tiles under the city's layers, e.g. "
                    "'https://tiles.example.vn/{z}/{x}/{y}.png' (default: none, the map works offline)")
     p.add_argument("--tiles-attribution", default="", metavar="TEXT", help="the tiles' attribution, shown on the map")

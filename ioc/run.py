@@ -28,6 +28,7 @@ import asyncio
 import errno
 import logging
 import math
+import os
 import signal
 import socket
 import sys
@@ -35,7 +36,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from ingest.sources import redact
 from processing.errors import IocError
@@ -71,6 +72,7 @@ class RunOptions:
     checkpoint_every_s: float = 60.0    # wall seconds between core checkpoints; 0: no checkpoints
     cold: bool = False                  # ignore an existing checkpoint
     history_days: float = 30.0          # days of readings kept in <data>/history; 0: no history
+    postgres_store: bool = False        # alerts in PostgreSQL ($IOC_POSTGRES_URL) instead of <data>/alerts SQLite
     tiles: str | None = None            # a raster tile URL ({z}/{x}/{y}) under the map; None: offline
     tiles_attribution: str = ""
     loopback_open: bool = True          # /api/health and /metrics answer loopback without sign-in
@@ -211,7 +213,8 @@ def serve(opts: RunOptions, out: TextIO = sys.stdout) -> int:
     data_dir = opts.data_dir or default_data_dir()
     alerts_dir = data_dir / "alerts"
     try:
-        alerting, dispatcher = build_alerting(registry, alerts_dir, wards_path=wards_path)
+        store = _postgres_store() if opts.postgres_store else None
+        alerting, dispatcher = build_alerting(registry, alerts_dir, wards_path=wards_path, store=store)
     except (ConfigError, StoreError, ValueError) as exc:
         raise RunError(str(exc)) from None
     config = config.on_clock_of(alerting.config.city)          # time-of-day slots in local time
@@ -267,7 +270,7 @@ def serve(opts: RunOptions, out: TextIO = sys.stdout) -> int:
                   f"add users with 'ioc users add NAME --role viewer|operator|duty|admin --data {auth.path.parent}', "
                   f"change this one with 'ioc users passwd admin --data {auth.path.parent}')", file=out, flush=True)
         topics = f"; {opts.source.split(':', 1)[0]} alert topics: on the source broker" if opts.source else ""
-        print(f"Alert store: {alerting.store.path} ({_channels_line(dispatcher)}{topics})", file=out, flush=True)
+        print(f"Alert store: {alerting.store.where} ({_channels_line(dispatcher)}{topics})", file=out, flush=True)
         if history is not None:
             print(f"History: {history.folder} ({opts.history_days:g} days kept; OGC API: {url}ogc/)", file=out,
                   flush=True)
@@ -330,6 +333,25 @@ def serve(opts: RunOptions, out: TextIO = sys.stdout) -> int:
         return 1
     print("Stopped.", file=out, flush=True)
     return 0
+
+
+def _postgres_store() -> Any:
+    """The PostgreSQL alert store of ``$IOC_POSTGRES_URL``, led by this process: the same advisory lock
+    ``ioc alerting`` takes, so the one-process pipeline and a cluster's owner never both write it."""
+    from ioc.alert_owner import lead_key
+    from ioc.alerting.store import AlertStore
+    from ingest.kafka.settings import EVENTS_TOPIC
+
+    url = os.environ.get("IOC_POSTGRES_URL", "")
+    if not url:
+        raise RunError("--postgres-store: set IOC_POSTGRES_URL=postgresql://… (the password stays off the "
+                       "command line)")
+    store = AlertStore(url)
+    if not store.try_lead(lead_key(EVENTS_TOPIC)):
+        store.close()
+        raise RunError(f"--postgres-store: another process leads the alerts of {store.where} (an 'ioc alerting' "
+                       "or another 'ioc run'): stop it first")
+    return store
 
 
 def _warm_line(warm, source: str | None) -> str:

@@ -200,6 +200,7 @@ class AlertStore:
             from ioc.pg import PgError, SqliteLike
 
             self.path = Path(redact(str(path)))
+            self.where = redact(str(path))              # for messages: the address, without its password
             self.postgres = True
             try:
                 self._db = SqliteLike(str(path), "alert_store", (_pg_schema(), _pg_commands_added()),  # type: ignore[assignment]
@@ -210,6 +211,7 @@ class AlertStore:
             return
         self.postgres = False
         self.path = Path(path)
+        self.where = str(self.path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=10.0)
@@ -457,7 +459,7 @@ class AlertStore:
         session, so a leader that lost its session cannot write on.  SQLite has no such lock:
         one process owns its file (the embedded pipeline), so :class:`StoreError`."""
         if not self.postgres:
-            raise StoreError(f"{self.path}: an alerting owner with a standby needs the PostgreSQL alert store "
+            raise StoreError(f"{self.where}: an alerting owner with a standby needs the PostgreSQL alert store "
                              "(postgresql://…); SQLite is for one process")
         with self._lock:
             row = self._db.execute("SELECT pg_try_advisory_lock(?)", (int(key),)).fetchone()
