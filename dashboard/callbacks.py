@@ -296,14 +296,16 @@ def register_callbacks(app: Dash, source: SnapshotSource, wards: Mapping[str, An
 
     @app.callback(Output({"type": "i18n", "key": ALL}, "children"),
                   Output("operator-comment", "placeholder"), Output("assign-officer", "placeholder"),
+                  Output("replay-alert", "placeholder"),
                   Output("ioc-root", "lang"), Output("brand-city", "children"), Output("signed-in", "children"),
                   Input("lang-switch", "value"), State({"type": "i18n", "key": ALL}, "id"),
                   prevent_initial_call=True)
-    def _language(lang: str, ids: list[dict[str, str]]) -> tuple[list[str], str, str, str, str, Any]:
+    def _language(lang: str, ids: list[dict[str, str]]) -> tuple[list[str], str, str, str, str, str, Any]:
         lang = lang if lang in LANGS else "vi"
         me = asker()
         return ([t(i["key"], lang) for i in ids], t("feed.comment.placeholder", lang),
-                t("feed.assign.placeholder", lang), lang, source.snapshot().city.text("title", lang),
+                t("feed.assign.placeholder", lang), t("time.replay.placeholder", lang), lang,
+                source.snapshot().city.text("title", lang),
                 signed_in(me.who, me.session.csrf if me.session else None, lang).children)
 
     def act(action: str, comment: str | None, officer: str | None, lang: str) -> str:
