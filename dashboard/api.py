@@ -42,7 +42,8 @@ from dashboard.source import STATUSES, AlertInfo, Snapshot, SnapshotSource
 from processing.alarm_rate import (FLOOD_COUNT, FLOOD_WINDOW_S, ISA_ACCEPTABLE_PER_H, ISA_MANAGEABLE_PER_H,
                                    NUISANCE_S, AlarmRate, rating)
 from processing.alerts import STATES, Alert, AlertError
-from processing.city import CityProfile
+from processing.city import CityProfile, NoOffset, instant_of
+from processing.errors import InputError
 from processing.reasons import describe
 
 __all__ = ["alarm_rate_json", "alert_json", "iso", "prometheus_text", "register_api"]
@@ -63,16 +64,13 @@ def _when(text: str | None, name: str, default: float) -> float:
         return float(text)
     except ValueError:
         pass
-    from datetime import datetime
-
     try:
-        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+        return instant_of(text)
+    except NoOffset:
+        raise ValueError(f"{name}: {text!r} needs an offset (+07:00 or Z)") from None
+    except InputError:
         raise ValueError(f"{name}: an ISO 8601 time with an offset (2026-03-02T07:00:00+07:00) or epoch seconds, "
                          f"got {text!r}") from None
-    if t.tzinfo is None:
-        raise ValueError(f"{name}: {text!r} needs an offset (+07:00 or Z)")
-    return t.timestamp()
 
 
 def _num(x: Any) -> float | None:

@@ -23,6 +23,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from dashboard.source import STATUSES, Snapshot
 from processing.admin_units import AdminUnits
+from processing.city import NoOffset, instant_of
 from processing.errors import InputError
 from processing.layers import Layer, bbox_of
 
@@ -63,12 +64,11 @@ def _utc(ts: float | None) -> str | None:
 
 def _instant(text: str, what: str) -> float:
     try:
-        t = datetime.fromisoformat(text.replace("z", "Z").replace("Z", "+00:00"))
-    except ValueError:
+        return instant_of(text)
+    except NoOffset:
+        raise QueryError(f"datetime: {what} {text!r} needs a time zone (Z or +07:00)") from None
+    except InputError:
         raise QueryError(f"datetime: {what} {text!r} is not an RFC 3339 date-time (e.g. 2026-03-02T07:00:00Z)") from None
-    if t.tzinfo is None:
-        raise QueryError(f"datetime: {what} {text!r} needs a time zone (Z or +07:00)")
-    return t.timestamp()
 
 
 def parse_query(args: Mapping[str, str]) -> Query:

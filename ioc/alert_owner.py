@@ -63,6 +63,9 @@ __all__ = ["AlertOwner", "OwnerStats", "lead_key"]
 
 log = logging.getLogger("ioc.alerting")
 
+#: event seconds a partition may lag the others before the owner says so (its sensors page nobody meanwhile)
+STALL_S = 900.0
+
 
 def lead_key(events_topic: str) -> int:
     """The advisory lock of the owner of ``events_topic`` (a signed 64-bit number; one per cluster)."""
@@ -101,6 +104,7 @@ class AlertOwner:
         self.ledger: EvidenceLedger | None = None
         self._offsets: dict[int, int] = {}
         self._key = f"kafka:{settings.events_topic}"
+        self._stalled: set[int] = set()
 
     # ------------------------------------------------------------------ running
     async def run(self, stop: asyncio.Event) -> None:
@@ -222,10 +226,7 @@ class AlertOwner:
                 self.stats.records += 1
                 where = f"{tp.topic}:{tp.partition}@{m.offset}"
                 try:
-                    rec = decode_scores(m.value or b"")
-                    if rec.sensor.size and (rec.sensor.min() < 0 or rec.sensor.max() >= n):
-                        raise ScoresFormatError(f"a sensor index lies outside 0..{n - 1}: the worker has another "
-                                                "sensor registry")
+                    rec = decode_scores(m.value or b"", sensors=n)
                 except ScoresFormatError as exc:
                     log.warning("alerting %s: %s: %s", self.name, where, exc)
                     dead.append(DeadLetter(where, str(exc), bytes(m.value or b""), time.time(), "bad-evidence"))
@@ -256,3 +257,13 @@ class AlertOwner:
         self.service.step(batch, scores, None if behind else self.ledger.last_seen(), now, notify=notify,
                           horizon=horizon)
         self.stats.steps += 1
+        if not behind:
+            stalled = set(self.ledger.stalled(STALL_S))
+            if stalled != self._stalled:         # a whole partition quiet: its worker, not its sensors
+                if stalled:
+                    log.warning("alerting %s: no evidence from partition(s) %s for over %.0f min of the others' "
+                                "time: is their worker scoring?", self.name, ", ".join(map(str, sorted(stalled))),
+                                STALL_S / 60)
+                else:
+                    log.info("alerting %s: every partition brings evidence again", self.name)
+                self._stalled = stalled

@@ -39,7 +39,7 @@ from ingest.kafka.settings import KafkaSettings, explain, quiet_stop
 from ioc.alerting.dispatcher import AlertService
 from ioc.alerting.wiring import deliveries_of
 from ioc.metrics import Rate
-from ioc.snapshot import LiveFigures, SnapshotBuilder, StoreAlerting
+from ioc.snapshot import LiveFigures, SnapshotBuilder, StoreAlerting, silent_sensors
 from processing.alerting.engine import Routed
 from processing.alerts import Alert, AlertError
 from processing.config import CoreConfig
@@ -73,9 +73,7 @@ class ClusterView:
         self.extras = extras or SensorExtras.empty(n)
         core = CoreConfig()
         self.view = ScoredView(n, window=core.window)
-        kinds = np.array([s.kind for s in registry.sensors], dtype=object)
-        self._kpis = CityKpis(kinds, np.array([s.lon for s in registry.sensors]),
-                              np.array([s.lat for s in registry.sensors]))
+        self._kpis = CityKpis.of(registry)
         self._alerting = StoreAlerting(service)
         self._display = SnapshotBuilder(registry, self.extras, self._alerting, self._kpis,  # type: ignore[arg-type]
                                         run_id=self.run_id, speed=1.0, warn_score=0.5, band_k=core.z_report)
@@ -158,9 +156,7 @@ class ClusterView:
         for tp, msgs in data.items():
             for m in msgs:
                 try:
-                    rec = decode_scores(m.value or b"")
-                    if rec.sensor.size and (rec.sensor.min() < 0 or rec.sensor.max() >= len(self.registry)):
-                        raise ScoresFormatError("a sensor index lies outside this registry")
+                    rec = decode_scores(m.value or b"", sensors=len(self.registry))
                 except ScoresFormatError as exc:
                     log.warning("dashboard: %s:%d@%d: %s", tp.topic, tp.partition, m.offset, exc)
                     with self._lock:
@@ -189,7 +185,7 @@ class ClusterView:
             key = tuple((a.id, a.rev, a.state) for a in alerts)
             if key != self._alerts_key:
                 self._alerts_key, self._alerts_rev = key, self._alerts_rev + 1
-            silent = np.array(sorted({a.sensor for a in alerts if a.kind == "silent" and a.active}), dtype=np.intp)
+            silent = silent_sensors(alerts)
             now = self.view.now
             status = "ok" if self._connected and self.ready.is_set() else ("degraded" if self._reader_error
                                                                             else "starting")

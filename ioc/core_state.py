@@ -51,7 +51,6 @@ class CoreStateStore:
         self._conn = connect(url, autocommit=True)
         self._lock = threading.Lock()
         migrate(self._conn, "core_state", MIGRATIONS)
-        self.saved_bytes = 0
 
     def save(self, partition: int, next_offset: int, data: bytes, worker: str) -> bool:
         """Store the checkpoint unless a newer one is stored; True if it was stored."""
@@ -61,10 +60,7 @@ class CoreStateStore:
                 "ON CONFLICT (topic, part) DO UPDATE SET next_offset = EXCLUDED.next_offset, data = EXCLUDED.data, "
                 "worker = EXCLUDED.worker, saved_at = now() WHERE c.next_offset <= EXCLUDED.next_offset",
                 (self.topic, partition, next_offset, data, worker))
-            stored = cur.rowcount == 1
-        if stored:
-            self.saved_bytes += len(data)
-        return stored
+            return cur.rowcount == 1
 
     def load(self, partition: int) -> PartitionCheckpoint | None:
         with self._lock:

@@ -270,10 +270,8 @@ class Pipeline:
         self._last_value = np.full(n, np.nan)
         self._score = np.zeros(n)
 
-        kinds = np.array([s.kind for s in registry.sensors], dtype=object)
         self._limits = Limits.of(registry)
-        self._kpis = CityKpis(kinds, np.array([s.lon for s in registry.sensors]),
-                              np.array([s.lat for s in registry.sensors]), cfg.kpi)
+        self._kpis = CityKpis.of(registry, cfg.kpi)
         self._display = SnapshotBuilder(registry, self.extras, alerting, self._kpis, run_id=self.run_id,
                                         speed=cfg.speed, warn_score=cfg.warn_score, band_k=cfg.core.z_report)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -30,7 +30,7 @@ from processing.core import AnomalyCore
 from processing.kpis import CityKpis
 from processing.registry import Registry
 
-__all__ = ["LiveFigures", "SnapshotBuilder", "StoreAlerting"]
+__all__ = ["LiveFigures", "SnapshotBuilder", "StoreAlerting", "silent_sensors"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +45,12 @@ class LiveFigures:
     batches: int
     snapshot_builds: int
     alarm_rate: tuple[AlarmRate, AlarmRate] | None
+
+
+def silent_sensors(alerts: Sequence[Alert]) -> np.ndarray:
+    """The sensors whose ``silent`` alert is active: offline on the map, the rule the live pipeline's
+    :meth:`processing.alerts.AlertList.silent_sensors` applies, for alerts read from a store."""
+    return np.array(sorted({a.sensor for a in alerts if a.kind == "silent" and a.active}), dtype=np.intp)
 
 
 class StoreAlerting:

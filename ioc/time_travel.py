@@ -10,8 +10,8 @@ renders (:class:`ioc.snapshot.SnapshotBuilder`), from:
 * the alert store: the alerts open at that instant (opened before it, not resolved by then), each
   in the state it had then (acknowledged only if it was by then; cleared only if by then).
 
-Nothing is re-simulated or re-scored.  A sensor with no reading in the last
-``silence_factor`` intervals before the instant shows as offline, as it did live.
+Nothing is re-simulated or re-scored.  A sensor whose ``silent`` alert was active at the instant
+shows as offline, as it did live (:func:`ioc.snapshot.silent_sensors`).
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ import numpy as np
 from dashboard.source import SensorExtras, Snapshot
 from ioc.alerting.dispatcher import AlertService
 from ioc.history import HistoryStore
-from ioc.snapshot import LiveFigures, SnapshotBuilder, StoreAlerting
+from ioc.snapshot import LiveFigures, SnapshotBuilder, StoreAlerting, silent_sensors
 from processing.alerting.engine import Routed
 from processing.alerts import Alert
 from processing.config import CoreConfig
@@ -37,6 +37,7 @@ from processing.scored_view import ScoredView
 __all__ = ["PastView"]
 
 KPI_LOOKBACK_S = 24 * 3600.0       # the readings before the instant the tiles and charts are built from
+STORE_CACHE_S = 5.0                # how long the alert store's rows are reused between instants
 
 
 def alert_at(a: Alert, t: float) -> Alert | None:
@@ -65,9 +66,22 @@ class PastView:
         self.clock = clock
         self._lock = threading.Lock()
         self._cache: dict[int, Snapshot] = {}
+        self._alerts: list[Routed] | None = None
+        self._alerts_at = -math.inf
 
     def extent(self) -> tuple[float, float] | None:
         return self.history.extent()
+
+    def _stored(self) -> list[Routed]:
+        """Every alert of the store, read at most every ``STORE_CACHE_S`` (a replay asks each second)."""
+        now = time.monotonic()
+        with self._lock:
+            if self._alerts is not None and now - self._alerts_at < STORE_CACHE_S:
+                return self._alerts
+        rows = self.service.store.alerts(None, limit=100_000)
+        with self._lock:
+            self._alerts, self._alerts_at = rows, now
+        return rows
 
     def snapshot_at(self, t: float) -> Snapshot:
         """The city at ``t`` (epoch seconds; to the second)."""
@@ -89,24 +103,17 @@ class PastView:
         r = self.history.readings(t - KPI_LOOKBACK_S, t)
         view = ScoredView(n, window=self.core.window)
         view.add(r.sensor, r.ts, r.value, r.score, r.alert)
-        kpis = CityKpis(np.array([s.kind for s in reg.sensors], dtype=object),
-                        np.array([s.lon for s in reg.sensors]), np.array([s.lat for s in reg.sensors]))
+        kpis = CityKpis.of(reg)
         kpis.add(r.sensor, r.ts, r.value)
-        store = self.service.store
         routed: list[Routed] = []
-        for rr in store.alerts(None, limit=100_000):
+        for rr in self._stored():
             a = alert_at(rr.alert, t)
             if a is not None:
                 routed.append(dataclasses.replace(rr, alert=a))
         alerting = StoreAlerting(self.service)
         alerting.routed = {x.id: x for x in routed}
         alerts = tuple(sorted((x.alert for x in routed), key=lambda a: a.id))
-        # offline then: silent for more than silence_factor intervals before t, as the live rule
-        factor = self.service.config.engine.silence_factor
-        interval = np.array([s.interval_s for s in reg.sensors], dtype=np.float64)
-        with np.errstate(invalid="ignore"):
-            quiet = (t - view.last_ts) > factor * np.where(np.isfinite(interval), interval, 300.0)
-        silent = np.flatnonzero(quiet & np.isfinite(view.last_ts))
+        silent = silent_sensors(alerts)                   # offline then: the live rule
         builder = SnapshotBuilder(reg, self.extras, alerting, kpis, run_id=f"at:{int(t)}", speed=0.0,  # type: ignore[arg-type]
                                   warn_score=0.5, band_k=self.core.z_report)
         live = LiveFigures("history", 0.0, len(r), {}, {}, 0, 1, None)

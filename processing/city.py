@@ -24,9 +24,29 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping
 
-from processing.errors import ConfigError
+from processing.errors import ConfigError, InputError
 
-__all__ = ["CityProfile", "LANGUAGES", "parse_city"]
+__all__ = ["CityProfile", "LANGUAGES", "NoOffset", "instant_of", "parse_city"]
+
+
+class NoOffset(InputError):
+    """A date-time without its UTC offset: which instant it means is not known."""
+
+
+def instant_of(text: str) -> float:
+    """Epoch seconds of an ISO 8601 / RFC 3339 date-time with its offset (``Z``, ``z`` or ``+07:00``);
+    :class:`InputError` when it is not one, :class:`NoOffset` when the offset is missing.
+
+    >>> instant_of("2026-03-02T07:00:00+07:00") == instant_of("2026-03-02T00:00:00z")
+    True
+    """
+    try:
+        t = datetime.fromisoformat(text.replace("z", "Z").replace("Z", "+00:00"))
+    except ValueError:
+        raise InputError(f"{text!r} is not an ISO 8601 date-time") from None
+    if t.tzinfo is None:
+        raise NoOffset(f"{text!r} has no UTC offset")
+    return t.timestamp()
 
 #: The languages the IOC's texts exist in (alert messages, CAP, the display).
 LANGUAGES: tuple[str, ...] = ("vi", "en")

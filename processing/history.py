@@ -1,12 +1,9 @@
-"""History queries on plain arrays: one sensor's readings downsampled for a chart, and the city as it
-stood at a past instant.  Pure: numpy in, numpy out; the store that reads the arrays from disk is
-:mod:`ioc.history`.
+"""History queries on plain arrays: one sensor's readings downsampled for a chart.
 
-* :func:`downsample` -- at most ``points`` buckets of equal time, each with its mean, min, max and
-  highest score, so a week of 1-minute readings draws as fast as an hour and a spike stays visible
-  (the bucket's max keeps it);
-* :func:`newest_before` -- per sensor, the last reading at or before an instant: what the map and
-  the tiles showed then.
+Pure: numpy in, numpy out; the store that reads the arrays from disk is :mod:`ioc.history`.
+:func:`downsample` gives at most ``points`` buckets of equal time, each with its mean, min, max and
+highest score, so a week of 1-minute readings draws as fast as an hour and a spike stays visible
+(the bucket's max keeps it).
 """
 from __future__ import annotations
 
@@ -14,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Downsampled", "downsample", "newest_before"]
+__all__ = ["Downsampled", "downsample"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,21 +54,3 @@ def downsample(ts: np.ndarray, value: np.ndarray, score: np.ndarray, alert: np.n
     return Downsampled(t0 + b[starts] * width, mean, np.fmin.reduceat(value, starts), np.fmax.reduceat(value, starts),
                        np.fmax.reduceat(score, starts), np.logical_or.reduceat(alert, starts), count)
 
-
-def newest_before(sensor: np.ndarray, ts: np.ndarray, t: float, n: int) -> np.ndarray:
-    """Per sensor ``0..n-1``, the row of its last reading at or before ``t`` (-1: none).
-
-    >>> newest_before(np.array([0, 1, 0, 0]), np.array([1., 2., 3., 9.]), 5.0, 3).tolist()
-    [2, 1, -1]
-    """
-    sensor = np.asarray(sensor, dtype=np.int64)
-    ts = np.asarray(ts, dtype=np.float64)
-    rows = np.flatnonzero(ts <= t)
-    out = np.full(n, -1, dtype=np.int64)
-    if rows.size == 0:
-        return out
-    order = rows[np.lexsort((ts[rows], sensor[rows]))]           # by sensor, then time
-    s = sensor[order]
-    last = np.r_[s[1:] != s[:-1], True]
-    out[s[last]] = order[last]
-    return out

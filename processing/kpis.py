@@ -19,6 +19,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from processing import aqi as vn_aqi
+from processing.registry import Registry
 
 __all__ = ["CityKpis", "KpiConfig", "sites"]
 
@@ -77,6 +78,12 @@ class CityKpis:
         self._pm_is25 = kind[pm] == "pm25"
         self._pm_site = sites(lon[pm], lat[pm], cfg.site_radius_m)
         self._hourly = vn_aqi.HourlyMeans(pm.size)
+
+    @classmethod
+    def of(cls, registry: Registry, config: KpiConfig | None = None) -> "CityKpis":
+        """The figures of ``registry``'s sensors."""
+        return cls([s.kind for s in registry.sensors], np.array([s.lon for s in registry.sensors]),
+                   np.array([s.lat for s in registry.sensors]), config)
 
     def add(self, sensor: np.ndarray, ts: np.ndarray, value: np.ndarray) -> None:
         """Feed readings (any sensors, any order): the PM ones go into the hourly means."""

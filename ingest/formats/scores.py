@@ -83,8 +83,9 @@ def encode(rec: Scored) -> bytes:
     return b"".join([head, name, *cols])
 
 
-def decode(data: bytes | bytearray | memoryview) -> Scored:
-    """A record from its bytes; :class:`ScoresFormatError` names what is wrong."""
+def decode(data: bytes | bytearray | memoryview, *, sensors: int | None = None) -> Scored:
+    """A record from its bytes; :class:`ScoresFormatError` names what is wrong (``sensors``: the
+    reader's registry size, so a record of a worker with another registry is refused too)."""
     buf = memoryview(data)
     if len(buf) < _HEAD.size:
         raise ScoresFormatError(f"scores record of {len(buf)} bytes is shorter than its {_HEAD.size}-byte header")
@@ -104,4 +105,7 @@ def decode(data: bytes | bytearray | memoryview) -> Scored:
         cols[field] = np.frombuffer(buf, dtype=dt, count=rows, offset=at)
         at += rows * dt.itemsize
     cols["alert"] = cols["alert"].astype(bool)
+    s = cols["sensor"]
+    if sensors is not None and s.size and (s.min() < 0 or s.max() >= sensors):
+        raise ScoresFormatError(f"a sensor index lies outside 0..{sensors - 1}: the worker has another sensor registry")
     return Scored(partition, first, nxt, worker, **cols)

@@ -24,6 +24,7 @@ import pytest
 import requests
 
 from browser import CHROMIUM, chromium, severe, sign_in
+from live import ioc_cli as _ioc
 from live import free_port, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -34,13 +35,6 @@ XSS_UNIT = "<script>window.__pwned=2</script>"
 XSS_ID = "<svg onload=window.__pwned=3>"
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium")]
-
-
-def _ioc(*args: str, stdin: str | None = None) -> str:
-    out = subprocess.run([sys.executable, "-m", "ioc.cli", *args], cwd=REPO, input=stdin, capture_output=True,
-                         text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    return out.stdout
 
 
 class Server:

@@ -25,7 +25,7 @@ from ingest.formats.scores import Scored, encode
 from ingest.kafka import KafkaSettings, KafkaSink
 from ingest.kafka.partitions import partition_of
 from ioc.alerting.store import AlertStore
-from live import free_port, make_topics
+from live import free_port, ioc_cli, make_topics
 from scored_feeds import city_registry
 
 pytestmark = [pytest.mark.integration,
@@ -35,13 +35,6 @@ REPO = Path(__file__).resolve().parents[2]
 PASSWORD = "cluster e2e horse battery"
 T0 = time.time() - 600          # recent: the owner pages for it without --notify-history
 FLAGGED = 3                     # the sensor in alert
-
-
-def _ioc(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
-    out = subprocess.run([sys.executable, "-m", "ioc.cli", *args], cwd=REPO, input=stdin, capture_output=True,
-                         text=True, timeout=120, env=env)
-    assert out.returncode == 0, out.stderr
-    return out.stdout
 
 
 async def _publish(settings: KafkaSettings, registry, steps: int) -> None:
@@ -68,7 +61,7 @@ async def test_an_operator_acts_on_the_cluster_from_a_dashboard_node(brokers, pg
     source = f"{brokers.kafka_url}?topic=r{uid}&scores=s{uid}&events=e{uid}"
     env = {**{k: v for k, v in os.environ.items() if k != "IOC_WEBHOOK_SECRET" and not k.startswith("IOC_SMTP_")},
            "IOC_POSTGRES_URL": pg_schema, "PYTHONUNBUFFERED": "1"}
-    _ioc(env, "users", "add", "lan", "--role", "operator", "--cluster", stdin=PASSWORD + "\n")
+    ioc_cli("users", "add", "lan", "--role", "operator", "--cluster", stdin=PASSWORD + "\n", env=env)
     port = free_port()
     procs = {
         "alerting": subprocess.Popen([sys.executable, "-m", "ioc.cli", "alerting", "--source", source],

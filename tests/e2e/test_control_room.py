@@ -40,6 +40,8 @@ from pathlib import Path
 
 import pytest
 
+from live import ioc_cli as _ioc
+
 from browser import CHROMIUM, chromium, poll, severe, sign_in
 
 REPO = Path(__file__).resolve().parents[2]
@@ -66,13 +68,6 @@ def _get_json(url: str, token: str | None = None):
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=5) as r:
         return json.loads(r.read())
-
-
-def _ioc(*args: str, stdin: str | None = None) -> str:
-    out = subprocess.run([sys.executable, "-m", "ioc.cli", *args], cwd=REPO, input=stdin, capture_output=True,
-                         text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    return out.stdout
 
 
 @dataclass

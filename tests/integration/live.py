@@ -60,3 +60,12 @@ async def make_topics(bootstrap: str, *names_partitions: tuple[str, int]) -> Non
         await admin.create_topics([NewTopic(n, p, 1) for n, p in names_partitions])
     finally:
         await admin.close()
+
+
+def ioc_cli(*args: str, stdin: str | None = None, env: dict[str, str] | None = None) -> str:
+    """Run ``python -m ioc.cli ARGS`` from the checkout (the password on standard input, as an admin
+    types it); its standard output, or an AssertionError with its standard error."""
+    out = subprocess.run([sys.executable, "-m", "ioc.cli", *args], cwd=Path(__file__).resolve().parents[2],
+                         input=stdin, capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 0, out.stderr
+    return out.stdout

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from live import ioc_cli as _ioc
 from live import free_port, wait_for
 
 pytestmark = [pytest.mark.integration,
@@ -25,13 +26,6 @@ pytestmark = [pytest.mark.integration,
 
 REPO = Path(__file__).resolve().parents[2]
 COLLECTIONS = ["sensors", "alerts", "wards", "water", "roads", "flood_zones", "planning_zones"]
-
-
-def _ioc(*args: str, stdin: str | None = None) -> str:
-    out = subprocess.run([sys.executable, "-m", "ioc.cli", *args], cwd=REPO, input=stdin, capture_output=True,
-                         text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    return out.stdout
 
 
 def _gdal(*args: str, env: dict[str, str]) -> str:
