@@ -387,20 +387,21 @@ def test_the_map_shows_the_city_layers_switches_them_and_labels_the_wards(server
                  "return out;")
     shown = poll("the city layers on the map", lambda: d.execute_script(js_layers))
     assert shown == {"water": True, "roads": True, "flood_zones": False, "planning_zones": False}
-    # the map's own canvas draws them: the MapLibre style has a layer per entry
-    n_style = poll("the layers in MapLibre's style", lambda: d.execute_script(
-        "var m = document.querySelector('#sensor-map .js-plotly-plot')._fullLayout.map._subplot.map;"
-        "return m.getStyle().layers.filter(function (l) { return l.layout && l.layout.visibility === 'visible' "
-        "|| !l.layout || l.layout.visibility === undefined; }).length;"))
-    assert n_style > 0
+    # the map's own renderer draws them: MapLibre's style shows or hides a layer per entry
+    js_drawn = ("var m = document.querySelector('#sensor-map .js-plotly-plot')._fullLayout.map._subplot.map;"
+                "return m.getStyle().layers.filter(function (l) {"
+                "  return !(l.layout && l.layout.visibility === 'none'); }).length;")
+    drawn = poll("the layers in MapLibre's style", lambda: d.execute_script(js_drawn))
     switch = d.find_element(By.ID, "layer-switch")
     assert "Vùng ngập, thoát nước" in switch.text and "Sông, hồ, kênh" in switch.text
     flood = next(i for i in switch.find_elements(By.CSS_SELECTOR, "input") if i.get_attribute("value") == "flood_zones")
     flood.click()
     poll("flood zones shown", lambda: (d.execute_script(js_layers) or {}).get("flood_zones") is True)
+    poll("flood zones drawn (a fill and an outline)", lambda: d.execute_script(js_drawn) == drawn + 2)
     water = next(i for i in switch.find_elements(By.CSS_SELECTOR, "input") if i.get_attribute("value") == "water")
     water.click()
     poll("the rivers hidden", lambda: (d.execute_script(js_layers) or {}).get("water") is False)
+    poll("the rivers no longer drawn", lambda: d.execute_script(js_drawn) < drawn + 2)
     # ward labels: one per ward, placed over the map, as text
     labels = poll("the ward labels", lambda: d.execute_script(
         "return Array.from(document.querySelectorAll('#sensor-map .ward-label')).map(function (e) {"
