@@ -74,6 +74,7 @@ async def test_an_operator_acts_on_the_cluster_from_a_dashboard_node(brokers, pg
     d = None
     try:
         poll("the owner to lead", lambda: b": leading" in (tmp_path / "alerting.log").read_bytes(), 60)
+        poll("the dashboard to serve", lambda: b"dashboard: http" in (tmp_path / "dashboard.log").read_bytes(), 60)
         await _publish(KafkaSettings.from_url(source), registry, steps=3)
         store = AlertStore(pg_schema)
         try:
