@@ -183,6 +183,9 @@ class Feed:
 
         async for delivery in self.source.deliveries(self._idle_s):
             t_drained = time.perf_counter()
+            behind = bool(getattr(delivery, "behind", False))
+            if not delivery.messages and behind and self._sim_now is None:
+                continue                 # a tick before the first record of a backlog: no clock to give yet
             if delivery.messages:
                 decoded = decode_many(delivery.messages, registry=self.registry, received=delivery.received,
                                       formats=self._formats)
@@ -200,7 +203,7 @@ class Feed:
             self._readings += len(batch)
             self._duplicates += dups
             yield FeedItem(batch, tuple(dead), dups, self._advance_clock(batch), delivery.received, t_drained,
-                           delivery, replay, bool(getattr(delivery, "behind", False)))
+                           delivery, replay, behind)
 
     async def commit(self, item: FeedItem) -> None:
         """Acknowledge a processed item to its broker (PUBACKs / offsets)."""
@@ -296,10 +299,18 @@ class Feed:
         self._slot[first] = (self._slot[first] + fits) % RECENT
 
     def _advance_clock(self, batch: ReadingBatch) -> float:
+        """The event-time clock after ``batch``: its newest reading, and at least the previous value
+        advanced by the wall time since.  It starts at the first reading; an idle stream starts it at
+        the newest reading the core already holds (a warm start resumes the stream's own time, so a
+        replay of old records is not judged against today), or at the wall clock (a cold, live start)."""
         wall = self._clock()
         newest = float(batch.ts.max()) if len(batch) else None
         if self._sim_now is None:
-            self._sim_now = newest if newest is not None else wall
+            if newest is None:
+                held = self._last_seen() if self._last_seen is not None else np.empty(0)
+                held = held[np.isfinite(held)]
+                newest = float(held.max()) if held.size else wall
+            self._sim_now = newest
         else:
             self._sim_now = max(self._sim_now + max(0.0, wall - self._wall_at), newest if newest is not None else 0.0)
         self._wall_at = wall

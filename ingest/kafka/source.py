@@ -141,10 +141,12 @@ class KafkaSource(Lifecycle):
                     await asyncio.sleep(0.5)
                     continue
                 raise KafkaTransportError(f"{self.settings.url}: {explain(exc)}") from None
-            if not data:                                # nothing to fetch anywhere: caught up
+            if not data:                                # nothing handed out for 200 ms
                 if idle_s is not None and time.monotonic() - quiet_since >= idle_s:
                     quiet_since = time.monotonic()
-                    yield Delivery((), time.time(), {})
+                    # caught up, or only waiting for a slow first fetch (a restart on a loaded machine):
+                    # an idle tick says which, so a backlog still to come is not taken for silence
+                    yield Delivery((), time.time(), {}, behind=await self._behind(consumer))
                 continue
             messages: list[tuple[str, bytes]] = []
             token: dict[TopicPartition, int] = {}
