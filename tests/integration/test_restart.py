@@ -369,11 +369,24 @@ async def test_kafka_consumer_killed_and_restarted_resumes_at_the_checkpoint_off
     assert _same_arrays(reference.core.state_arrays(copy=False), ck2) == []
     alerts = _store_alerts(data)
     assert alerts and _opened_twice(alerts) == []            # the replayed records were not alerted on again
-    # no more alerts in the hour after the checkpoint than the uninterrupted run (which took the
-    # readings as one batch, so an alert that cleared and rose again between polls is one there)
+    # the hour after the checkpoint raises no alert an uninterrupted run of the same stream would not:
+    # that run read in one-minute slices (one reading of a minute sensor each), as a live stream is
+    # read, so a condition that cleared and rose again is two alerts there too
     t1 = float(ck1.position["t"])
-    ref_alerts = reference.alerts.alerts()
-    got, want = _opened(alerts, t1, t1 + 3600), _opened(ref_alerts, t1, t1 + 3600)
-    assert len(got) <= len(want) + 2, (got, want)
-    print(f"\nkafka: alerts opened in the first simulated hour after the checkpoint: {len(got)} after "
-          f"kill -9 and restart, {len(want)} uninterrupted\n  {got}\n  {want}")
+    streamed = Pipeline(reg, PipelineConfig(preroll_hours=0.0), extras=extras, clock=lambda: 0.0)
+    b = sent.take(np.argsort(sent.ts, kind="stable"))
+    cuts = np.searchsorted(b.ts, np.arange(float(b.ts[0]), float(b.ts[-1]) + 60.0, 60.0), side="right")
+    for lo, hi in zip(np.r_[0, cuts[:-1]], cuts):
+        if hi > lo:
+            part = b.take(np.arange(lo, hi))
+            streamed.process(part, float(part.ts.max()))
+    ref_alerts = streamed.alerts.alerts()
+    got, want = _opened(alerts, t1, t1 + 3600, silent=False), _opened(ref_alerts, t1, t1 + 3600, silent=False)
+    assert set(got) <= set(want), (got, want)
+    # silence: a restart floods nobody; the backlog it reads back is not judged for silence (its
+    # partitions are read unevenly), so a sensor's drop-out inside it may go unseen, never the reverse
+    quiet, quiet_ref = _opened(alerts, t1, t1 + 3600), _opened(ref_alerts, t1, t1 + 3600)
+    assert len(quiet) - len(got) <= len(quiet_ref) - len(want), (quiet, quiet_ref)
+    print(f"\nkafka: alerts opened in the first simulated hour after the checkpoint, kill -9 and restart vs "
+          f"uninterrupted: {len(got)} vs {len(want)} (besides silent: {len(quiet) - len(got)} vs "
+          f"{len(quiet_ref) - len(want)})")
