@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import math
 import os
 import signal
 import sys
@@ -189,7 +190,23 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     except ValueError as exc:
         store.close()
         raise UserError(str(exc)) from None
-    view = ClusterView(registry, settings, service, extras=load_extras(path, registry), window_s=args.window)
+    history = None
+    if args.history_dir is not None:
+        from ioc.history import HistoryStore
+
+        if not (math.isfinite(args.history_days) and 0 < args.history_days <= 3660):
+            store.close()
+            raise UserError(f"--history-days must be more than 0 and at most 3660, got {args.history_days:g}")
+        if not (math.isfinite(args.history_backfill) and args.history_backfill >= 0):
+            store.close()
+            raise UserError(f"--history-backfill must be 0 or more hours, got {args.history_backfill:g}")
+        try:
+            history = HistoryStore(args.history_dir, registry.ids, retention_days=args.history_days)
+        except (StateError, ConfigError) as exc:
+            store.close()
+            raise UserError(str(exc)) from None
+    view = ClusterView(registry, settings, service, extras=load_extras(path, registry), window_s=args.window,
+                       history=history, backfill_s=args.history_backfill * 3600.0)
     try:
         auth = AuthStore.in_folder(args.data) if args.data else AuthStore(url)   # shared by every node
     except StateError as exc:
@@ -221,6 +238,9 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
         host = f"[{args.host}]" if ":" in args.host else args.host
         print(f"dashboard: http://{host}:{server.port}/  (scores from {settings.scores_topic} on {settings.url}, "
               f"alerts from {redact(url)})", flush=True)
+        if history is not None:
+            print(f"dashboard: history in {history.folder} ({args.history_days:g} days kept; a restart reads on "
+                  f"where it stopped, up to {args.history_backfill:g} h back)", flush=True)
         if first_password is not None:
             print(f"First start: sign in as 'admin' with the password {first_password} (shown this once; add "
                   f"users with 'ioc users add NAME --role viewer|operator|duty|admin "
@@ -276,6 +296,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--window", type=float, default=3600.0, metavar="SECONDS",
                    help="how much of the scored stream to read back at start (broker time; default 3600)")
     p.add_argument("--refresh-ms", type=int, default=1000, help="display refresh period (default 1000)")
+    p.add_argument("--history-dir", type=Path, metavar="DIR",
+                   help="keep every reading read in DIR (Parquet by day), for the time slider, the drill-down "
+                        "ranges and incident replay on this node (default: none)")
+    p.add_argument("--history-days", type=float, default=30.0, help="days of history kept (default 30)")
+    p.add_argument("--history-backfill", type=float, default=24.0, metavar="HOURS",
+                   help="after a restart, read the stream on from where the history stopped, up to this far back "
+                        "(default 24)")
     p.add_argument("--tiles", metavar="URL", help="raster map tiles ({z}/{x}/{y}) under the layers (default: offline)")
     p.add_argument("--tiles-attribution", default="", metavar="TEXT", help="the tiles' attribution, shown on the map")
     p.add_argument("--data", type=Path, help="a folder of this node's own users and sessions (default: those of "

@@ -5,7 +5,9 @@ Scores and alert evidence for every sensor of the city are published as the scor
 publish them.  The operator, added to the cluster's user store (``ioc users add --cluster``),
 signs in on the dashboard node, sees a marker for every sensor and the alert the owner opened
 from the evidence, and acknowledges it: the node queues the action in the store, the alerting
-owner applies it, and the audit log names the operator with their role and address.
+owner applies it, and the audit log names the operator with their role and address.  The node
+keeps the history it reads (``--history-dir``): its time slider shows the city before the alert
+and in it.
 """
 from __future__ import annotations
 
@@ -68,14 +70,15 @@ async def test_an_operator_acts_on_the_cluster_from_a_dashboard_node(brokers, pg
                                      cwd=REPO, env=env, stdout=open(tmp_path / "alerting.log", "wb"),
                                      stderr=subprocess.STDOUT),
         "dashboard": subprocess.Popen([sys.executable, "-m", "ioc.cli", "dashboard", "--source", source,
-                                       "--port", str(port)], cwd=REPO, env=env,
+                                       "--port", str(port), "--history-dir", str(tmp_path / "history")],
+                                      cwd=REPO, env=env,
                                       stdout=open(tmp_path / "dashboard.log", "wb"), stderr=subprocess.STDOUT),
     }
     d = None
     try:
         poll("the owner to lead", lambda: b": leading" in (tmp_path / "alerting.log").read_bytes(), 60)
         poll("the dashboard to serve", lambda: b"dashboard: http" in (tmp_path / "dashboard.log").read_bytes(), 60)
-        await _publish(KafkaSettings.from_url(source), registry, steps=3)
+        await _publish(KafkaSettings.from_url(source), registry, steps=8)   # 7 min: the slider's last 90 s are live
         store = AlertStore(pg_schema)
         try:
             (alert,) = poll("the owner to open the alert", lambda: store.alerts(["open"]), 60)
@@ -98,6 +101,18 @@ async def test_an_operator_acts_on_the_cluster_from_a_dashboard_node(brokers, pg
                 By.CSS_SELECTOR, "#alert-feed .alert-row.state-acknowledged"), 30)
             entry = next(e for e in store.audit_log() if e.action == "acknowledge")
             assert (entry.actor, entry.role, entry.address) == ("lan", "operator", "127.0.0.1")
+            # the node keeps the history (--history-dir): the time bar takes the display back in time
+            poll("the time bar", lambda: d.find_element(By.ID, "time-bar").is_displayed())
+            js_flagged = ("var g = document.querySelector('#sensor-map .js-plotly-plot');"
+                          "return g && g.data[0].marker.color[arguments[0]];")
+            for at, colour, rows in ((T0 + 30, 0, 0), (T0 + 90, 2, 1)):   # before the alert, then in it
+                d.execute_script("window.dash_clientside.set_props('time-slider', {value: arguments[0]});", int(at))
+                poll(f"the city at T0+{at - T0:.0f} s", lambda: "Đang xem lúc" in d.find_element(By.ID, "time-label").text
+                     and d.execute_script(js_flagged, FLAGGED) == colour
+                     and len(d.find_elements(By.CSS_SELECTOR, "#alert-feed .alert-row")) == rows, 30)
+            assert not d.find_elements(By.CSS_SELECTOR, "#alert-feed .btn-ack")         # the past is read-only
+            d.find_element(By.ID, "time-live").click()
+            poll("live again", lambda: d.find_element(By.ID, "time-label").text == "Trực tiếp")
             errors = severe(d)
             assert not errors, errors
         finally:

@@ -108,3 +108,64 @@ async def test_the_view_shows_every_sensor_once_and_acts_through_the_alerting_ow
         view.close()
         view_store.close()
         owner_store.close()
+
+
+async def test_a_node_keeps_the_history_and_a_restart_reads_on_where_it_stopped(brokers, pg_schema, tmp_path):
+    """With --history-dir a node keeps every reading it reads, once; a restarted node reads the stream on
+    from the offsets its history holds, though they are older than its read-back window."""
+    from ioc.history import HistoryStore
+    from live import make_topics
+    from scored_feeds import city_registry
+
+    registry = city_registry()
+    n = len(registry)
+    t0 = float(int(time.time()) // 60 * 60 - 3600)     # recent: kept within the history's retention
+    uid = uuid.uuid4().hex[:8]
+    await make_topics(brokers.kafka_bootstrap, (f"r{uid}", 2), (f"s{uid}", 2))
+    settings = KafkaSettings.from_url(f"{brokers.kafka_url}?topic=r{uid}&scores=s{uid}")
+    half = list(range(0, n, 2)), list(range(1, n, 2))
+    folder = tmp_path / "history"
+    store = AlertStore(pg_schema)
+    service, _ = build_alerting(registry, None, store=store)
+
+    def node(window_s: float) -> ClusterView:
+        history = HistoryStore(folder, registry.ids, flush_s=0.2)
+        return ClusterView(registry, settings, service, window_s=window_s, history=history)
+
+    async def publish(minute: int, *, again: bool = False) -> None:
+        async with KafkaSink(settings) as sink:
+            for p in (0, 1):
+                await sink.send(settings.scores_topic, encode(_rec(p, half[p], t0 + 60 * minute, alert=minute == 3,
+                                                                   worker="w2" if again else "w1")), partition=p)
+            await sink.flush()
+
+    first = node(3600.0)
+    first.start()
+    try:
+        _wait(first.ready.is_set, 30, "the first node to read back")
+        for minute in range(3):
+            await publish(minute)
+        await publish(2, again=True)                    # a hand-over publishes the last minute again
+        _wait(lambda: first.view.readings == 3 * n, 10, "three minutes of readings")
+        assert first.history_extent() == (t0, t0 + 120)
+    finally:
+        first.close()
+    for minute in (3, 4):                               # published while no node runs
+        await publish(minute)
+    time.sleep(2.5)
+    second = node(1.0)                                  # its window alone would not reach them
+    second.start()
+    try:
+        _wait(second.ready.is_set, 30, "the restarted node to read back")
+        _wait(lambda: second.history_extent() == (t0, t0 + 240), 10, "the history to read on")
+        r = second.history_store.readings(t0 - 1, t0 + 600)
+        pairs = set(zip(r.sensor.tolist(), r.ts.tolist()))
+        assert len(r) == len(pairs) == 5 * n           # every reading once: none lost, none kept twice
+        d = second.history(registry.ids[0], t0 - 60, t0 + 300, 100)
+        assert d.ts.tolist() == [t0 + 60 * m for m in range(5)] and d.alert.tolist() == [False] * 3 + [True, False]
+        past = second.snapshot_at(t0 + 180)             # the city at minute 3, from the node's history
+        assert (past.status[:4] == 2).all() and past.sim_time == t0 + 180
+        assert second.snapshot_at(t0 + 240).status[0] != 2
+    finally:
+        second.close()
+        store.close()
