@@ -115,5 +115,10 @@ class SqliteLike:
         self.rowcount = cur.rowcount
         return cur
 
+    def executemany(self, sql: str, rows: Sequence[tuple]) -> None:
+        with self._conn.cursor() as cur:          # psycopg pipelines the rows: one round trip, not one a row
+            cur.executemany(self._translate(sql), rows)
+            self.rowcount = cur.rowcount
+
     def close(self) -> None:
         self._conn.close()

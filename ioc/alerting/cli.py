@@ -1,4 +1,5 @@
-"""Command line: ``ioc alerts list|ack|resolve|assign|deliveries``, ``ioc audit list`` and ``ioc roster now``.
+"""Command line: ``ioc alerts list|ack|resolve|assign|deliveries|copy-to-postgres``, ``ioc audit list`` and
+``ioc roster now``.
 
 The alert store (``<data>/alerts.sqlite3``, default ``var/alerts``) is the meeting
 point: ``list`` and ``deliveries`` read it; ``ack``, ``resolve`` and ``assign``
@@ -186,6 +187,27 @@ def cmd_roster_now(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_copy_to_postgres(args: argparse.Namespace) -> int:
+    """Copy one machine's alert store into the cluster's PostgreSQL one (empty), ids and audit log kept."""
+    import os
+
+    from ingest.sources import redact
+    from ioc.alerting.store import AlertStore, StoreError
+
+    url = args.postgres or os.environ.get("IOC_POSTGRES_URL", "")
+    if not url:
+        return _fail("copy-to-postgres: set IOC_POSTGRES_URL=postgresql://… (the password stays off the command "
+                     "line) or give --postgres")
+    try:
+        with _store(args) as source, AlertStore(url) as target:
+            copied = source.copy_into(target)
+    except StoreError as exc:
+        return _fail(str(exc))
+    print(f"Copied {source.where} into {redact(url)}: " + ", ".join(f"{n:,} {t}" for t, n in copied.items()))
+    print("Start the cluster's 'ioc alerting' (or 'ioc run --postgres-store') on it; keep the SQLite file as it is.")
+    return 0
+
+
 def add_parsers(subparsers: Any) -> None:
     """Add ``alerts``, ``audit`` and ``roster`` to the ``ioc`` command's subparsers."""
     common = argparse.ArgumentParser(add_help=False)
@@ -203,6 +225,11 @@ def add_parsers(subparsers: Any) -> None:
     q.add_argument("--status", choices=["pending", "sent", "failed"])
     q.add_argument("--limit", type=int, default=100)
     q.set_defaults(func=cmd_deliveries)
+    q = asub.add_parser("copy-to-postgres", parents=[common],
+                        help="copy this machine's alert store into the cluster's PostgreSQL store (an empty one), "
+                             "ids and audit log kept; stop 'ioc run' first")
+    q.add_argument("--postgres", metavar="URL", help="postgresql://… (default $IOC_POSTGRES_URL)")
+    q.set_defaults(func=cmd_copy_to_postgres)
     for name, helptext in (("ack", "acknowledge an alert"), ("resolve", "resolve an alert with a comment"),
                            ("assign", "assign an alert to an officer")):
         q = asub.add_parser(name, parents=[common], help=helptext)

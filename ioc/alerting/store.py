@@ -79,6 +79,10 @@ CREATE TABLE IF NOT EXISTS audit (
 """
 
 
+#: every table, in the order a copy writes them (:meth:`AlertStore.copy_into`)
+_TABLES = ("alerts", "events", "incidents", "notifications", "acknowledgements", "commands", "meta", "audit")
+
+
 #: audit columns added after the first stores were written: (name, declaration)
 _AUDIT_ADDED = (("role", "TEXT NOT NULL DEFAULT ''"), ("address", "TEXT NOT NULL DEFAULT ''"),
                 ("recorded_at", "REAL"))
@@ -464,6 +468,42 @@ class AlertStore:
         with self._lock:
             row = self._db.execute("SELECT pg_try_advisory_lock(?)", (int(key),)).fetchone()
         return bool(row[0])
+
+    def copy_into(self, target: "AlertStore") -> dict[str, int]:
+        """Every row of this store into ``target``, an empty store (one machine's SQLite store into the
+        cluster's PostgreSQL one): alerts, their events, incidents, deliveries, acknowledgements, the
+        audit log, queued commands and the stream horizon, ids kept, in one transaction of ``target``;
+        returns the rows copied per table.  :class:`StoreError` when ``target`` holds alerts, events or
+        an audit log already (two histories are not merged)."""
+        if target is self or (target.postgres == self.postgres and target.where == self.where):
+            raise StoreError(f"{self.where}: a store cannot be copied into itself")
+        with self._lock:
+            rows: dict[str, tuple[list[str], list[tuple]]] = {}
+            for table in _TABLES:
+                cur = self._db.execute(f"SELECT * FROM {table}")
+                rows[table] = ([d[0] for d in cur.description], [tuple(r) for r in cur.fetchall()])
+        with target._lock:
+            held = target._db.execute("SELECT (SELECT COUNT(*) FROM alerts) + (SELECT COUNT(*) FROM events) + "
+                                      "(SELECT COUNT(*) FROM audit)").fetchone()[0]
+            if held:
+                raise StoreError(f"{target.where}: holds alerts or an audit log already ({held} rows); copy into "
+                                 "an empty store")
+            cur = target._db.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                for table, (cols, data) in rows.items():
+                    if data:
+                        names = ", ".join(f'"{c}"' for c in cols)
+                        cur.executemany(f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' * len(cols))})", data)
+                if target.postgres:                       # the generated ids go on after the copied ones
+                    for table in ("commands", "audit"):
+                        cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                                    f"COALESCE((SELECT MAX(id) FROM {table}), 0) + 1, false)")
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+        return {table: len(data) for table, (_, data) in rows.items()}
 
     def horizon(self) -> dict[str, Any] | None:
         """The stream position of the last outcome the pipeline recorded (None: none yet)."""
