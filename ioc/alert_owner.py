@@ -33,12 +33,15 @@ recorded but pages nobody, as the embedded pipeline's pre-roll.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import hashlib
 import logging
-import socket
 import os
+import socket
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -52,7 +55,7 @@ from ingest.formats.scores import Scored, ScoresFormatError, decode as decode_sc
 from ingest.kafka.partitions import partition_of
 from ingest.kafka.settings import ConnectCause, KafkaSettings, KafkaTransportError, next_delivery, quiet_stop
 from ingest.kafka.sink import KafkaSink
-from ioc.alerting.channels import Channel, KafkaTopicPublisher, TopicChannel
+from ioc.alerting.channels import Channel, KafkaTopicPublisher, MqttTopicPublisher, TopicChannel
 from ioc.alerting.store import AlertStore
 from processing.alerting.evidence import EvidenceLedger, LedgerError
 from processing.batch import ReadingBatch
@@ -65,6 +68,9 @@ log = logging.getLogger("ioc.alerting")
 
 #: event seconds a partition may lag the others before the owner says so (its sensors page nobody meanwhile)
 STALL_S = 900.0
+
+#: seconds between tries of an MQTT broker for the alert topics that could not be reached
+MQTT_RETRY_S = 10.0
 
 
 def lead_key(events_topic: str) -> int:
@@ -87,8 +93,10 @@ class AlertOwner:
     def __init__(self, registry: Registry, settings: KafkaSettings, store_url: str, *, name: str = "",
                  config_path: str | Path | None = None, channels: Mapping[str, Channel] | None = None,
                  environ: Mapping[str, str] | None = None, quiet_older_than_s: float | None = 3600.0,
-                 lead_poll_s: float = 0.5, clock: Callable[[], float] = time.time) -> None:
+                 lead_poll_s: float = 0.5, mqtt_url: str | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         self.registry = registry
+        self.mqtt_url = mqtt_url             # the teams' MQTT alert topics (ioc/alerts/<team>) on this broker
         self.settings = settings
         self.store_url = store_url
         self.name = name or f"{socket.gethostname()}-{os.getpid()}"
@@ -132,68 +140,112 @@ class AlertOwner:
         return False
 
     async def _lead(self, store: AlertStore, stop: asyncio.Event) -> None:
+        async with contextlib.AsyncExitStack() as stack:
+            sink = await stack.enter_async_context(KafkaSink(self.settings))
+            mqtt = await self._mqtt_publisher(stack)
+            await self._lead_with(store, stop, sink, mqtt)
+
+    async def _mqtt_publisher(self, stack: contextlib.AsyncExitStack) -> Any:
+        """The MQTT publisher of the teams' alert topics while leading (None without ``mqtt_url``).
+
+        The edge broker is not the owner's to wait for: while it cannot be reached the owner alerts
+        on, its MQTT deliveries wait (retried, as for a receiver that is down) and it tries the
+        broker again every ``MQTT_RETRY_S``; paho reconnects by itself after a loss."""
+        if not self.mqtt_url:
+            return None
+        from ingest.mqtt import MqttError, MqttPublisher, MqttSettings
+
+        # unique per process and host: two owners with one id would take the broker session from each other
+        client_id = f"ioc-alerting-{uuid.uuid4().hex[:8]}-{os.getpid()}-{socket.gethostname()}"[:64]
+        publisher = MqttPublisher(dataclasses.replace(MqttSettings.from_url(self.mqtt_url), client_id=client_id))
+
+        async def connect() -> None:
+            while True:
+                try:
+                    await publisher.start()
+                    log.info("alerting %s: sending the MQTT alert topics to %s", self.name, publisher.settings.url)
+                    return
+                except MqttError as exc:
+                    log.warning("alerting %s: MQTT alert topics: %s; trying again in %.0f s", self.name, exc,
+                                MQTT_RETRY_S)
+                    await asyncio.sleep(MQTT_RETRY_S)
+
+        connecting = asyncio.ensure_future(connect())
+
+        async def close() -> None:
+            connecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await connecting
+            await publisher.close()
+        stack.push_async_callback(close)
+        return publisher
+
+    async def _lead_with(self, store: AlertStore, stop: asyncio.Event, sink: KafkaSink, mqtt: Any) -> None:
         from ioc.alerting.wiring import build_alerting
 
         s = self.settings
-        async with KafkaSink(s) as sink:
-            parts = await sink.partitions_for(s.topic)
-            events = await sink.partitions_for(s.events_topic)
-            if not parts or events != parts:
-                raise KafkaTransportError(
-                    f"{s.url}: topic {s.events_topic!r} has {events} partitions and {s.topic!r} {parts}: they must "
-                    "be equal and exist (ioc brokers start creates them)")
-            service, dispatcher = await asyncio.to_thread(build_alerting, self.registry, None,
-                                                          config_path=self.config_path, channels=self.channels,
-                                                          environ=self.environ, store=store)
-            if self.channels is None or "kafka" not in self.channels:
-                # the teams' Kafka topics (ioc.alerts) on the cluster's broker, as the embedded pipeline does
-                dispatcher.channels["kafka"] = TopicChannel(KafkaTopicPublisher(
-                    sink, asyncio.get_running_loop(), timeout_s=dispatcher.settings.timeout_s))
-            self.service = service
-            of = partition_of(self.registry.ids, parts)
-            horizon = store.horizon() or {}
-            self.ledger = EvidenceLedger(of, partitions=parts)
-            self._offsets = {}
-            if horizon.get("source") == self._key:
-                try:
-                    self.ledger = EvidenceLedger.from_state(of, parts, horizon.get("ledger") or {})
-                    self._offsets = {int(p): int(o) for p, o in (horizon.get("offsets") or {}).items()}
-                except (LedgerError, ValueError) as exc:
-                    log.warning("alerting %s: the store's horizon is not usable (%s); reading %s from its start",
-                                self.name, exc, s.events_topic)
-                    self.ledger, self._offsets = EvidenceLedger(of, partitions=parts), {}
-            consumer = AIOKafkaConsumer(bootstrap_servers=s.bootstrap, group_id=None, enable_auto_commit=False,
-                                        auto_offset_reset="earliest", fetch_max_wait_ms=s.fetch_max_wait_ms,
-                                        client_id=s.effective_client_id(f"alerting-{self.name}"),
-                                        **s.security_options())
+        parts = await sink.partitions_for(s.topic)
+        events = await sink.partitions_for(s.events_topic)
+        if not parts or events != parts:
+            raise KafkaTransportError(
+                f"{s.url}: topic {s.events_topic!r} has {events} partitions and {s.topic!r} {parts}: they must "
+                "be equal and exist (ioc brokers start creates them)")
+        service, dispatcher = await asyncio.to_thread(build_alerting, self.registry, None,
+                                                      config_path=self.config_path, channels=self.channels,
+                                                      environ=self.environ, store=store)
+        if self.channels is None or "kafka" not in self.channels:
+            # the teams' Kafka topics (ioc.alerts) on the cluster's broker, as the embedded pipeline does
+            dispatcher.channels["kafka"] = TopicChannel(KafkaTopicPublisher(
+                sink, asyncio.get_running_loop(), timeout_s=dispatcher.settings.timeout_s))
+        if mqtt is not None and (self.channels is None or "mqtt" not in self.channels):
+            # ... and their MQTT topics (ioc/alerts/<team>), for field devices on the edge broker
+            dispatcher.channels["mqtt"] = TopicChannel(MqttTopicPublisher(
+                mqtt, timeout_s=dispatcher.settings.timeout_s))
+        self.service = service
+        of = partition_of(self.registry.ids, parts)
+        horizon = store.horizon() or {}
+        self.ledger = EvidenceLedger(of, partitions=parts)
+        self._offsets = {}
+        if horizon.get("source") == self._key:
             try:
-                with ConnectCause() as cause:
-                    await consumer.start()
-            except (kerr.KafkaError, OSError) as exc:
-                await quiet_stop(consumer)
-                raise KafkaTransportError(f"cannot connect to {s.url}: {s.explain_connect(exc, cause.text)}") from None
-            halt = threading.Event()
-            thread = threading.Thread(target=dispatcher.run_forever, args=(halt,), name="ioc-alert-delivery",
-                                      daemon=True)
-            try:
-                tps = [TopicPartition(s.events_topic, p) for p in range(parts)]
-                consumer.assign(tps)
-                for tp in tps:
-                    if tp.partition in self._offsets:
-                        consumer.seek(tp, self._offsets[tp.partition])
-                    else:
-                        await consumer.seek_to_beginning(tp)
-                thread.start()
-                log.info("alerting %s: leading; reading %s from %s (%d open alerts restored)", self.name,
-                         s.events_topic, "the horizon" if self._offsets else "its start", len(service.open_alerts()))
-                self.leading.set()
-                await self._loop(consumer, sink, stop)
-            finally:
-                halt.set()
-                dispatcher.wake()
-                if thread.is_alive():
-                    await asyncio.to_thread(thread.join, 15)
-                await quiet_stop(consumer)
+                self.ledger = EvidenceLedger.from_state(of, parts, horizon.get("ledger") or {})
+                self._offsets = {int(p): int(o) for p, o in (horizon.get("offsets") or {}).items()}
+            except (LedgerError, ValueError) as exc:
+                log.warning("alerting %s: the store's horizon is not usable (%s); reading %s from its start",
+                            self.name, exc, s.events_topic)
+                self.ledger, self._offsets = EvidenceLedger(of, partitions=parts), {}
+        consumer = AIOKafkaConsumer(bootstrap_servers=s.bootstrap, group_id=None, enable_auto_commit=False,
+                                    auto_offset_reset="earliest", fetch_max_wait_ms=s.fetch_max_wait_ms,
+                                    client_id=s.effective_client_id(f"alerting-{self.name}"),
+                                    **s.security_options())
+        try:
+            with ConnectCause() as cause:
+                await consumer.start()
+        except (kerr.KafkaError, OSError) as exc:
+            await quiet_stop(consumer)
+            raise KafkaTransportError(f"cannot connect to {s.url}: {s.explain_connect(exc, cause.text)}") from None
+        halt = threading.Event()
+        thread = threading.Thread(target=dispatcher.run_forever, args=(halt,), name="ioc-alert-delivery",
+                                  daemon=True)
+        try:
+            tps = [TopicPartition(s.events_topic, p) for p in range(parts)]
+            consumer.assign(tps)
+            for tp in tps:
+                if tp.partition in self._offsets:
+                    consumer.seek(tp, self._offsets[tp.partition])
+                else:
+                    await consumer.seek_to_beginning(tp)
+            thread.start()
+            log.info("alerting %s: leading; reading %s from %s (%d open alerts restored)", self.name,
+                     s.events_topic, "the horizon" if self._offsets else "its start", len(service.open_alerts()))
+            self.leading.set()
+            await self._loop(consumer, sink, stop)
+        finally:
+            halt.set()
+            dispatcher.wake()
+            if thread.is_alive():
+                await asyncio.to_thread(thread.join, 15)
+            await quiet_stop(consumer)
 
     async def _loop(self, consumer: AIOKafkaConsumer, sink: KafkaSink, stop: asyncio.Event) -> None:
         stopping = asyncio.ensure_future(stop.wait())

@@ -132,8 +132,15 @@ def cmd_alerting(args: argparse.Namespace) -> int:
     if args.quiet_older_than is not None and args.quiet_older_than < 0:
         raise UserError(f"--quiet-older-than must be >= 0 seconds, got {args.quiet_older_than}")
     _log_to_stderr()
+    if args.mqtt:
+        from ingest.mqtt import MqttError, MqttSettings
+
+        try:
+            MqttSettings.from_url(args.mqtt)
+        except (MqttError, ValueError) as exc:
+            raise UserError(f"--mqtt: {exc}") from None
     owner = AlertOwner(registry, settings, url, name=args.name or "", config_path=args.alerting,
-                       quiet_older_than_s=None if args.notify_history else args.quiet_older_than)
+                       quiet_older_than_s=None if args.notify_history else args.quiet_older_than, mqtt_url=args.mqtt)
 
     async def main(stop: asyncio.Event) -> None:
         print(f"alerting {owner.name}: alert store {redact(url)}; evidence from {settings.events_topic} on "
@@ -279,6 +286,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--postgres", metavar="URL", help="postgresql://… for the alert store (default $IOC_POSTGRES_URL)")
     p.add_argument("--name", help="this owner's name in logs and the store (default HOST-PID)")
     p.add_argument("--alerting", type=Path, help="alerting TOML (default config/<city>/alerting.toml)")
+    p.add_argument("--mqtt", metavar="URL", help="mqtt://HOST:1883: send the teams' MQTT alert topics "
+                                                  "(ioc/alerts/<team>) there too (default: Kafka's ioc.alerts only)")
     p.add_argument("--quiet-older-than", type=float, default=3600.0, metavar="SECONDS",
                    help="evidence older than this (wall clock) is recorded but pages nobody (default 3600)")
     p.add_argument("--notify-history", action="store_true",

@@ -19,16 +19,13 @@ import time
 import uuid
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from browser import CHROMIUM, chromium, poll, severe, sign_in
-from ingest.formats.scores import Scored, encode
-from ingest.kafka import KafkaSettings, KafkaSink
-from ingest.kafka.partitions import partition_of
+from ingest.kafka import KafkaSettings
 from ioc.alerting.store import AlertStore
 from live import free_port, ioc_cli, make_topics
-from scored_feeds import city_registry
+from scored_feeds import city_registry, publish_flagged
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium")]
@@ -41,17 +38,8 @@ FLAGGED = 3                     # the sensor in alert
 
 async def _publish(settings: KafkaSettings, registry, steps: int) -> None:
     """Every sensor's reading at each step, per partition; sensor FLAGGED in alert from the second step."""
-    part = partition_of(registry.ids, 6)
-    async with KafkaSink(settings) as sink:
-        for k in range(steps):
-            for p in range(6):
-                s = np.flatnonzero(part == p).astype(np.int32)
-                alert = (s == FLAGGED) & (k >= 1)
-                rec = Scored(p, k, k + 1, "w1", s, np.full(s.size, T0 + 60 * k), np.full(s.size, 10.0 + k),
-                             np.where(alert, 0.95, 0.1).astype(np.float32), alert, np.where(alert, 1, 0).astype(np.uint16))
-                await sink.send(settings.scores_topic, encode(rec), partition=p)
-                await sink.send(settings.events_topic, encode(rec), partition=p)
-        await sink.flush()
+    await publish_flagged(settings, registry, T0, steps=steps, partitions=6, flagged=FLAGGED,
+                          topics=(settings.scores_topic, settings.events_topic))
 
 
 async def test_an_operator_acts_on_the_cluster_from_a_dashboard_node(brokers, pg_schema, tmp_path) -> None:

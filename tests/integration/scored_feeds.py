@@ -76,3 +76,25 @@ async def consume(feed: Feed, scored: Scored, n: int, timeout: float,
         await asyncio.wait_for(run(), timeout)
     except asyncio.TimeoutError:
         pytest.fail(f"only {scored.count} of {n} readings arrived within {timeout} s; stats {feed.stats()}")
+
+
+async def publish_flagged(settings: Any, registry: Registry, t0: float, *, steps: int, partitions: int,
+                          flagged: int, topics: tuple[str, ...]) -> None:
+    """What scoring workers publish for a city: each sensor's reading per minute step on its partition,
+    as scores records on ``topics``; sensor ``flagged`` in alert from the second step."""
+    from ingest.formats.scores import Scored, encode
+    from ingest.kafka import KafkaSink
+    from ingest.kafka.partitions import partition_of
+
+    part = partition_of(registry.ids, partitions)
+    async with KafkaSink(settings) as sink:
+        for k in range(steps):
+            for p in range(partitions):
+                s = np.flatnonzero(part == p).astype(np.int32)
+                alert = (s == flagged) & (k >= 1)
+                rec = Scored(p, k, k + 1, "w1", s, np.full(s.size, t0 + 60 * k), np.full(s.size, 10.0 + k),
+                             np.where(alert, 0.95, 0.1).astype(np.float32), alert,
+                             np.where(alert, 1, 0).astype(np.uint16))
+                for topic in topics:
+                    await sink.send(topic, encode(rec), partition=p)
+        await sink.flush()
