@@ -2,8 +2,9 @@
 
 The scoring workers (:mod:`ioc.worker`) publish alert evidence to ``ioc.alert-events``; one
 process turns it into alerts -- lifecycle, routing by roster, escalation, incidents -- and
-delivers the notifications (webhooks, e-mail, and the teams' topics on the cluster's Kafka,
-``ioc.alerts``), with the alert store on PostgreSQL::
+delivers the notifications (webhooks, e-mail, the teams' topics on the cluster's Kafka,
+``ioc.alerts``, and with ``mqtt_url`` their MQTT topics ``ioc/alerts/<team>`` on the edge
+broker), with the alert store on PostgreSQL::
 
     ioc.alert-events (every partition) ──▶ EvidenceLedger (one copy per sensor+time)
         ──▶ AlertService.step (engine + PostgreSQL store, with the stream horizon) ──▶ Dispatcher thread
